@@ -1,0 +1,222 @@
+//! Bearer tokens from GBG's OAuth2 token endpoint.
+//!
+//! GBG issues no refresh tokens: a token is used until shortly before `expires_in` runs out, then
+//! a new one is requested with the same credentials. The cache sits behind an async mutex that is
+//! held during the request, so when many polls find the token stale at once they wait for one
+//! renewal instead of each sending their own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::{describe_transport_error, request_id};
+use crate::clock::{self, Clock, Timestamp};
+use crate::config::Credentials;
+use crate::secret::Secret;
+
+/// Renew this long before expiry at most (the vendor's own sample uses 30 s)...
+const MAX_RENEW_MARGIN: Duration = Duration::from_secs(30);
+/// ...and assume this lifetime when an answer gives none.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    #[error("token endpoint refused the credentials (HTTP {status}{detail})")]
+    Rejected {
+        status: u16,
+        detail: String,
+        request_id: Option<String>,
+    },
+    #[error("token endpoint answered HTTP {status}{detail}")]
+    Unavailable {
+        status: u16,
+        detail: String,
+        request_id: Option<String>,
+    },
+    #[error("token endpoint unreachable: {0}")]
+    Transport(String),
+    #[error("token endpoint sent an unusable answer: {0}")]
+    Malformed(String),
+}
+
+/// An access token. Cheap to clone; never printed.
+#[derive(Debug, Clone)]
+pub struct AccessToken(Arc<Secret>);
+
+impl AccessToken {
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    fn same(&self, other: &AccessToken) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+struct CachedToken {
+    token: AccessToken,
+    renew_at: Timestamp,
+}
+
+pub struct TokenSource {
+    http: reqwest::Client,
+    token_url: Url,
+    credentials: Credentials,
+    clock: Arc<dyn Clock>,
+    cached: Mutex<Option<CachedToken>>,
+    requests: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: Option<String>,
+    expires_in: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+struct OAuthError {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl TokenSource {
+    pub fn new(
+        http: reqwest::Client,
+        token_url: Url,
+        credentials: Credentials,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            http,
+            token_url,
+            credentials,
+            clock,
+            cached: Mutex::new(None),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// A token that is not about to expire, renewing it first if needed.
+    pub async fn token(&self) -> Result<AccessToken, AuthError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(current) = cached.as_ref()
+            && self.clock.now() < current.renew_at
+        {
+            return Ok(current.token.clone());
+        }
+        let fresh = self.request().await?;
+        let token = fresh.token.clone();
+        *cached = Some(fresh);
+        Ok(token)
+    }
+
+    /// Forgets `rejected` after the API answered 401 to it, so the next [`token`](Self::token)
+    /// renews. A token renewed meanwhile by another poll is kept.
+    pub async fn invalidate(&self, rejected: &AccessToken) {
+        let mut cached = self.cached.lock().await;
+        if cached.as_ref().is_some_and(|c| c.token.same(rejected)) {
+            *cached = None;
+        }
+    }
+
+    /// Requests sent to the token endpoint so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn request(&self) -> Result<CachedToken, AuthError> {
+        let form: Vec<(&str, &str)> = match &self.credentials {
+            Credentials::Password {
+                client_id,
+                client_secret,
+                username,
+                password,
+            } => vec![
+                ("grant_type", "password"),
+                ("client_id", client_id),
+                ("client_secret", client_secret.expose()),
+                ("username", username),
+                ("password", password.expose()),
+            ],
+            Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+                scope,
+            } => vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client_secret.expose()),
+                ("scope", scope),
+            ],
+        };
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let asked_at = self.clock.now();
+        let response = self
+            .http
+            .post(self.token_url.clone())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|err| AuthError::Transport(describe_transport_error(err)))?;
+        let status = response.status();
+        let request_id = request_id(&response);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| AuthError::Transport(describe_transport_error(err)))?;
+
+        if !status.is_success() {
+            // Only the OAuth error fields are quoted: never echo a whole body from this endpoint.
+            let oauth: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
+            let detail = [oauth.error, oauth.error_description]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(", {detail}")
+            };
+            return Err(match status {
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    AuthError::Rejected {
+                        status: status.as_u16(),
+                        detail,
+                        request_id,
+                    }
+                }
+                _ => AuthError::Unavailable {
+                    status: status.as_u16(),
+                    detail,
+                    request_id,
+                },
+            });
+        }
+
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .map_err(|_| AuthError::Malformed("body is not the expected JSON object".into()))?;
+        let token = answer
+            .access_token
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| AuthError::Malformed("no `access_token`".into()))?;
+        let lifetime = match answer.expires_in {
+            Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+            Some(_) => return Err(AuthError::Malformed("`expires_in` is not positive".into())),
+            None => DEFAULT_LIFETIME,
+        };
+        let margin = MAX_RENEW_MARGIN.min(lifetime / 2);
+        tracing::debug!(
+            lifetime_seconds = lifetime.as_secs_f64(),
+            "obtained a GBG access token"
+        );
+        Ok(CachedToken {
+            token: AccessToken(Arc::new(Secret::new(token))),
+            renew_at: clock::add(asked_at, lifetime - margin),
+        })
+    }
+}

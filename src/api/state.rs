@@ -1,0 +1,148 @@
+//! The body of a `POST /journey/state/fetch` answer, checked against the spec.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::clock::parse_timestamp;
+use crate::journey::{InstanceId, Observation};
+
+#[derive(Deserialize)]
+struct StateAnswer<'a> {
+    #[serde(rename = "metaData")]
+    meta_data: Option<MetaData>,
+    status: Option<String>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "instanceId")]
+    instance_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MetaData {
+    #[serde(rename = "createdTime")]
+    created_time: Option<String>,
+    #[serde(rename = "completedTime")]
+    completed_time: Option<String>,
+}
+
+/// Turns a 200 answer into an [`Observation`], or says what about it breaks the spec.
+pub fn parse_state(body: &[u8], asked_for: &InstanceId) -> Result<Observation, String> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let answer: StateAnswer = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        if path == "." {
+            format!("body is not a JSON object: {}", err.inner())
+        } else {
+            format!("`{path}`: {}", err.inner())
+        }
+    })?;
+
+    let status = match answer.status {
+        Some(status) if !status.trim().is_empty() => status,
+        Some(_) => return Err("`status` is empty".into()),
+        None => return Err("`status` is missing".into()),
+    };
+    if let Some(id) = &answer.instance_id
+        && id != asked_for.as_str()
+    {
+        return Err(format!(
+            "`instanceId` is {id:?}, but {:?} was asked for",
+            asked_for.as_str()
+        ));
+    }
+    if let Some(data) = answer.data
+        && !data.get().starts_with('{')
+    {
+        return Err("`data` is not an object".into());
+    }
+    let (created, completed) = answer
+        .meta_data
+        .map(|meta| (meta.created_time, meta.completed_time))
+        .unwrap_or_default();
+    Ok(Observation {
+        status,
+        created_time: meta_time("metaData.createdTime", created)?,
+        completed_time: meta_time("metaData.completedTime", completed)?,
+        data: answer.data.map(|data| data.get().to_owned()),
+    })
+}
+
+/// GBG GO sends `""` for times that have not happened yet.
+fn meta_time(
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<crate::clock::Timestamp>, String> {
+    match value.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => parse_timestamp(text)
+            .map(Some)
+            .map_err(|err| format!("`{field}`: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::format_timestamp;
+
+    fn id() -> InstanceId {
+        InstanceId::parse("PiIuACmx8Q8R7qPnAkLAqBAT").unwrap()
+    }
+
+    #[test]
+    fn parses_the_spec_example() {
+        let body = br#"{
+            "metaData": {"createdTime": "2024-02-15T22:16:33.213Z", "completedTime": ""},
+            "status": "InProgress",
+            "data": {"initiator": "api", "process": {"flow": {}}},
+            "instanceId": "PiIuACmx8Q8R7qPnAkLAqBAT"
+        }"#;
+        let observation = parse_state(body, &id()).unwrap();
+        assert_eq!(observation.status, "InProgress");
+        assert_eq!(
+            observation.created_time.map(format_timestamp).as_deref(),
+            Some("2024-02-15T22:16:33.213Z")
+        );
+        assert_eq!(observation.completed_time, None);
+        assert_eq!(
+            observation.data.as_deref(),
+            Some(r#"{"initiator": "api", "process": {"flow": {}}}"#)
+        );
+    }
+
+    #[test]
+    fn minimal_answer_is_only_a_status() {
+        let observation = parse_state(br#"{"status":"Paused","data":null}"#, &id()).unwrap();
+        assert_eq!(observation.status, "Paused");
+        assert_eq!(observation.data, None);
+    }
+
+    #[test]
+    fn says_what_breaks_the_spec() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"<html>", "body is not a JSON object"),
+            (br#"{"status": 5}"#, "`status`: invalid type: integer `5`"),
+            (br#"{"data": {}}"#, "`status` is missing"),
+            (br#"{"status": " "}"#, "`status` is empty"),
+            (
+                br#"{"status": "Paused", "data": [1]}"#,
+                "`data` is not an object",
+            ),
+            (
+                br#"{"status": "Paused", "instanceId": "other"}"#,
+                "`instanceId` is \"other\"",
+            ),
+            (
+                br#"{"status": "Paused", "metaData": {"createdTime": "soon"}}"#,
+                "`metaData.createdTime`: `soon` is not an RFC 3339 timestamp",
+            ),
+        ];
+        for (body, expected) in cases {
+            let err = parse_state(body, &id()).unwrap_err();
+            assert!(
+                err.starts_with(expected),
+                "{err:?} should start with {expected:?}"
+            );
+        }
+    }
+}

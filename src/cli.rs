@@ -1,0 +1,278 @@
+//! The command line: what each subcommand does, on top of the library.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use journeyd::clock::{Clock, SystemClock};
+use journeyd::config::{Config, ConfigError};
+use journeyd::journey::InstanceId;
+use journeyd::storage::{self, JourneyRow, ListFilter, Store};
+use journeyd::{daemon, demo, shutdown, telemetry};
+
+/// Tracks GBG GO identity-verification journeys until they end.
+#[derive(Debug, Parser)]
+#[command(name = "journeyd", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// TOML configuration file (environment variables JOURNEYD_* override it).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "JOURNEYD_CONFIG",
+        value_name = "PATH"
+    )]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: poll every due journey until SIGTERM or SIGINT.
+    Run,
+    /// Add journeys to track (idempotent; all or nothing).
+    Enqueue(EnqueueArgs),
+    /// Show one journey and its status history.
+    Status {
+        instance_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tracked journeys, newest first.
+    List(ListArgs),
+    /// Apply database migrations (`run` also does this at start).
+    Migrate,
+    /// Print the effective configuration, secrets redacted.
+    Config,
+    /// Run the daemon against a simulated GBG GO on a fresh database; no credentials needed.
+    Demo {
+        /// Keep the demo database at this path instead of a temporary file.
+        #[arg(long, value_name = "PATH")]
+        keep_database: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct EnqueueArgs {
+    /// Instance IDs to track.
+    ids: Vec<String>,
+    /// Also read IDs from this file, one a line (`-` for standard input; blank lines skipped).
+    #[arg(long, short, value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Only journeys in this status (case and underscores ignored).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only journeys still being polled.
+    #[arg(long, conflicts_with = "stopped")]
+    active: bool,
+    /// Only journeys no longer polled.
+    #[arg(long)]
+    stopped: bool,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Bad input or configuration, as opposed to a failure while working.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+pub fn is_usage_error(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| cause.is::<UsageError>() || cause.is::<ConfigError>())
+}
+
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Demo { keep_database } = &cli.command {
+        telemetry::init_for_demo();
+        let mut stdout = std::io::stdout();
+        demo::run(keep_database.as_deref(), &mut stdout).await?;
+        return Ok(());
+    }
+
+    let config = Config::load(cli.config.as_deref())?;
+    if let Command::Config = cli.command {
+        print!(
+            "{}",
+            toml::to_string_pretty(&config).context("cannot render configuration")?
+        );
+        return Ok(());
+    }
+    // The daemon's own settings are checked before anything is opened.
+    let daemon_settings = match cli.command {
+        Command::Run => Some(config.daemon()?),
+        _ => None,
+    };
+    telemetry::init(&config.log);
+
+    let store = storage::open(&config.database.url)
+        .await
+        .context("cannot open the database")?;
+    store.migrate().await?;
+
+    match cli.command {
+        Command::Run => {
+            let settings = daemon_settings.expect("checked above");
+            let shutdown = shutdown::on_signals().context("cannot listen for signals")?;
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            daemon::run(&config, &settings, store, clock, shutdown).await?;
+        }
+        Command::Enqueue(args) => enqueue(store.as_ref(), args).await?,
+        Command::Status { instance_id, json } => status(store.as_ref(), &instance_id, json).await?,
+        Command::List(args) => list(store.as_ref(), args).await?,
+        Command::Migrate => println!("database is up to date ({})", config.database.url),
+        Command::Config | Command::Demo { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+async fn enqueue(store: &dyn Store, args: EnqueueArgs) -> anyhow::Result<()> {
+    let mut ids = Vec::new();
+    for raw in &args.ids {
+        ids.push(
+            InstanceId::parse(raw)
+                .map_err(|err| UsageError(format!("{err}; nothing was enqueued")))?,
+        );
+    }
+    if let Some(file) = &args.file {
+        ids.extend(read_ids(file)?);
+    }
+    if ids.is_empty() {
+        return Err(UsageError("no instance IDs given; nothing was enqueued".into()).into());
+    }
+    let result = store.enqueue(&ids, SystemClock.now()).await?;
+    println!(
+        "enqueued {} new journey(s); {} already tracked",
+        result.added, result.already_tracked
+    );
+    Ok(())
+}
+
+/// Reads and checks every ID of a file before any is stored.
+fn read_ids(file: &Path) -> anyhow::Result<Vec<InstanceId>> {
+    let (name, reader): (String, Box<dyn BufRead>) = if file == Path::new("-") {
+        ("standard input".into(), Box::new(std::io::stdin().lock()))
+    } else {
+        let opened = std::fs::File::open(file)
+            .map_err(|err| UsageError(format!("cannot open {}: {err}", file.display())))?;
+        (
+            file.display().to_string(),
+            Box::new(std::io::BufReader::new(opened)),
+        )
+    };
+    let mut ids = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {name}"))?;
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let id = InstanceId::parse(line).map_err(|err| {
+            UsageError(format!(
+                "line {} of {name}: {err}; nothing was enqueued",
+                index + 1
+            ))
+        })?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+async fn status(store: &dyn Store, instance_id: &str, json: bool) -> anyhow::Result<()> {
+    let Some(row) = store.journey(instance_id).await? else {
+        bail!(UsageError(format!(
+            "journey {instance_id:?} is not tracked"
+        )));
+    };
+    let transitions = store.transitions(instance_id).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({ "journey": row, "transitions": transitions });
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        return Ok(());
+    }
+    let serde_json::Value::Object(fields) = serde_json::to_value(&row)? else {
+        unreachable!("a row serialises to an object")
+    };
+    for (column, value) in fields {
+        let text = match value {
+            serde_json::Value::Null => "-".to_owned(),
+            serde_json::Value::String(text) => text,
+            other => other.to_string(),
+        };
+        writeln!(out, "{column:<19} {text}")?;
+    }
+    writeln!(out, "\ntransitions")?;
+    for t in &transitions {
+        writeln!(
+            out,
+            "  {}  {} -> {}",
+            t.observed_at,
+            t.from_status.as_deref().unwrap_or("(first seen)"),
+            t.to_status
+        )?;
+    }
+    Ok(())
+}
+
+async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
+    let filter = ListFilter {
+        status: args.status,
+        active: match (args.active, args.stopped) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        limit: args.limit,
+    };
+    let rows = store.list(&filter).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for row in &rows {
+            writeln!(out, "{}", serde_json::to_string(row)?)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<26} {:<12} {:>5} {:>6}  {:<26} {:<24}",
+        "INSTANCE_ID", "STATUS", "POLLS", "ERRORS", "NEXT_POLL / STOPPED", "ENQUEUED"
+    )?;
+    for row in &rows {
+        writeln!(
+            out,
+            "{:<26} {:<12} {:>5} {:>6}  {:<26} {:<24}",
+            row.instance_id,
+            row.status.as_deref().unwrap_or("-"),
+            row.polls,
+            row.error_count,
+            polling_state(row),
+            row.enqueued_at
+        )?;
+    }
+    if std::io::stdout().is_terminal() {
+        writeln!(out, "({} shown, at most {})", rows.len(), args.limit)?;
+    }
+    Ok(())
+}
+
+fn polling_state(row: &JourneyRow) -> String {
+    match (&row.next_poll_at, &row.stop_reason) {
+        (_, Some(reason)) => format!("stopped: {reason}"),
+        (Some(next), None) => next.clone(),
+        (None, None) => "-".into(),
+    }
+}

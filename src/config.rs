@@ -1,0 +1,491 @@
+//! Configuration: built-in defaults, then a TOML file, then `JOURNEYD_*` environment variables.
+//!
+//! Everything is loaded and checked up front by [`Config::load`], so a missing or invalid value
+//! stops journeyd before it touches the database or the network, with a message naming the key.
+//! Values only `journeyd run` needs (credentials, the API's address) are checked by
+//! [`Config::daemon`], so that `journeyd enqueue` works without them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+
+use crate::journey::TerminalStatuses;
+use crate::policy::{ErrorCurve, Policy, ProgressCurve};
+use crate::secret::Secret;
+
+/// The GBG token endpoint shared by every region.
+pub const GBG_TOKEN_URL: &str = "https://api.auth.gbgplc.com/as/token.oauth2";
+/// Prefix of the environment variables that override the file; `__` separates nested keys.
+pub const ENV_PREFIX: &str = "JOURNEYD_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Figment(String),
+    #[error("invalid configuration: `{key}` {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("missing configuration: `{key}` must be set ({hint})")]
+    Missing {
+        key: &'static str,
+        hint: &'static str,
+    },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub api: ApiConfig,
+    pub auth: AuthConfig,
+    pub poll: PollConfig,
+    pub retry: RetryConfig,
+    pub lease: LeaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    Eu,
+    Us,
+    Au,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Self::Eu => "https://eu.platform.go.gbgplc.com/captain/api",
+            Self::Us => "https://us.platform.go.gbgplc.com/captain/api",
+            Self::Au => "https://au.platform.go.gbgplc.com/captain/api",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub region: Option<Region>,
+    /// Overrides `region`; everything up to and including `/captain/api`.
+    pub base_url: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    Password,
+    ClientCredentials,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub token_url: String,
+    pub grant: Grant,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    #[serde(with = "humantime_serde")]
+    pub initial_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_interval: Duration,
+    pub multiplier: f64,
+    pub jitter: f64,
+    pub concurrency: usize,
+    #[serde(with = "humantime_serde")]
+    pub scan_interval: Duration,
+    pub terminal_statuses: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    pub jitter: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `None`: JSON when stderr is not a terminal, pretty when it is.
+    pub format: Option<LogFormat>,
+    /// A `tracing` filter: a level, or directives such as `info,journeyd=debug`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database: DatabaseConfig {
+                url: "sqlite:journeyd.db".into(),
+            },
+            api: ApiConfig {
+                region: None,
+                base_url: None,
+                request_timeout: Duration::from_secs(10),
+            },
+            auth: AuthConfig {
+                token_url: GBG_TOKEN_URL.into(),
+                grant: Grant::Password,
+                client_id: None,
+                client_secret: None,
+                client_secret_file: None,
+                username: None,
+                password: None,
+                password_file: None,
+                scope: "gbg.token".into(),
+            },
+            poll: PollConfig {
+                initial_interval: Duration::from_secs(5),
+                max_interval: Duration::from_secs(300),
+                multiplier: 2.0,
+                jitter: 0.1,
+                concurrency: 16,
+                scan_interval: Duration::from_secs(1),
+                terminal_statuses: vec!["Completed".into(), "Failed".into(), "Error".into()],
+            },
+            retry: RetryConfig {
+                initial_backoff: Duration::from_secs(2),
+                max_backoff: Duration::from_secs(300),
+                jitter: 1.0,
+            },
+            lease: LeaseConfig {
+                ttl: Duration::from_secs(60),
+            },
+            log: LogConfig {
+                format: None,
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+/// Everything `journeyd run` needs beyond the common settings, checked.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub base_url: Url,
+    pub token_url: Url,
+    pub credentials: Credentials,
+}
+
+/// OAuth2 credentials for one of the two grants GBG accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credentials {
+    Password {
+        client_id: String,
+        client_secret: Secret,
+        username: String,
+        password: Secret,
+    },
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+        scope: String,
+    },
+}
+
+impl Config {
+    /// Loads the layers: defaults < `file` (if any) < environment, then reads secret files and
+    /// checks every value.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::Figment(format!(
+                    "config file {} does not exist or is not a file",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        let mut config: Config = figment.extract().map_err(|err| {
+            ConfigError::Figment(
+                err.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        config.auth.client_secret = read_secret(
+            "auth.client_secret",
+            config.auth.client_secret.take(),
+            "auth.client_secret_file",
+            config.auth.client_secret_file.as_deref(),
+        )?;
+        config.auth.password = read_secret(
+            "auth.password",
+            config.auth.password.take(),
+            "auth.password_file",
+            config.auth.password_file.as_deref(),
+        )?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        crate::storage::check_url(&self.database.url)
+            .map_err(|err| invalid("database.url", err.to_string()))?;
+        let positive = [
+            ("api.request_timeout", self.api.request_timeout),
+            ("poll.initial_interval", self.poll.initial_interval),
+            ("poll.max_interval", self.poll.max_interval),
+            ("poll.scan_interval", self.poll.scan_interval),
+            ("retry.initial_backoff", self.retry.initial_backoff),
+            ("retry.max_backoff", self.retry.max_backoff),
+            ("lease.ttl", self.lease.ttl),
+        ];
+        for (key, value) in positive {
+            if value.is_zero() {
+                return Err(invalid(key, "must be longer than zero"));
+            }
+        }
+        if self.poll.max_interval < self.poll.initial_interval {
+            return Err(invalid(
+                "poll.max_interval",
+                "must be at least `poll.initial_interval`",
+            ));
+        }
+        if self.retry.max_backoff < self.retry.initial_backoff {
+            return Err(invalid(
+                "retry.max_backoff",
+                "must be at least `retry.initial_backoff`",
+            ));
+        }
+        if !(self.poll.multiplier >= 1.0 && self.poll.multiplier.is_finite()) {
+            return Err(invalid(
+                "poll.multiplier",
+                format!(
+                    "must be a number of at least 1.0, not {}",
+                    self.poll.multiplier
+                ),
+            ));
+        }
+        for (key, jitter) in [
+            ("poll.jitter", self.poll.jitter),
+            ("retry.jitter", self.retry.jitter),
+        ] {
+            if !(0.0..=1.0).contains(&jitter) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 0.0 and 1.0, not {jitter}"),
+                ));
+            }
+        }
+        if self.poll.concurrency == 0 {
+            return Err(invalid("poll.concurrency", "must be at least 1"));
+        }
+        if self
+            .poll
+            .terminal_statuses
+            .iter()
+            .any(|s| s.trim().is_empty())
+        {
+            return Err(invalid(
+                "poll.terminal_statuses",
+                "must not contain empty statuses",
+            ));
+        }
+        if let Some(base_url) = &self.api.base_url {
+            http_url("api.base_url", base_url)?;
+        }
+        http_url("auth.token_url", &self.auth.token_url)?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|err| invalid("log.level", format!("is not a valid filter: {err}")))?;
+        Ok(())
+    }
+
+    /// The polling policy these settings describe.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            progress: ProgressCurve {
+                initial: self.poll.initial_interval,
+                max: self.poll.max_interval,
+                multiplier: self.poll.multiplier,
+                jitter: self.poll.jitter,
+            },
+            errors: ErrorCurve {
+                initial: self.retry.initial_backoff,
+                max: self.retry.max_backoff,
+                jitter: self.retry.jitter,
+            },
+            terminal: TerminalStatuses::new(&self.poll.terminal_statuses),
+        }
+    }
+
+    /// Checks and returns what only the daemon needs: where GBG GO is and how to log in.
+    pub fn daemon(&self) -> Result<DaemonSettings, ConfigError> {
+        let base_url = match (&self.api.base_url, self.api.region) {
+            (Some(url), _) => url.clone(),
+            (None, Some(region)) => region.base_url().to_owned(),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    key: "api.region",
+                    hint: "`eu`, `us` or `au`; or set `api.base_url`",
+                });
+            }
+        };
+        let auth = &self.auth;
+        let client_id = required(
+            "auth.client_id",
+            &auth.client_id,
+            "JOURNEYD_AUTH__CLIENT_ID",
+        )?;
+        let client_secret = required(
+            "auth.client_secret",
+            &auth.client_secret,
+            "or `auth.client_secret_file`, or JOURNEYD_AUTH__CLIENT_SECRET",
+        )?;
+        let credentials = match auth.grant {
+            Grant::Password => Credentials::Password {
+                client_id,
+                client_secret,
+                username: required(
+                    "auth.username",
+                    &auth.username,
+                    "the password grant needs a user",
+                )?,
+                password: required(
+                    "auth.password",
+                    &auth.password,
+                    "or `auth.password_file`, or JOURNEYD_AUTH__PASSWORD",
+                )?,
+            },
+            Grant::ClientCredentials => Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+                scope: auth.scope.clone(),
+            },
+        };
+        Ok(DaemonSettings {
+            base_url: http_url("api.base_url", &base_url)?,
+            token_url: http_url("auth.token_url", &auth.token_url)?,
+            credentials,
+        })
+    }
+}
+
+fn required<T: Clone>(
+    key: &'static str,
+    value: &Option<T>,
+    hint: &'static str,
+) -> Result<T, ConfigError> {
+    value.clone().ok_or(ConfigError::Missing { key, hint })
+}
+
+fn http_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|err| invalid(key, format!("is not a URL: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(key, "must be an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+/// A secret given inline or as a file (e.g. a systemd credential); not both.
+fn read_secret(
+    key: &'static str,
+    inline: Option<Secret>,
+    file_key: &'static str,
+    file: Option<&Path>,
+) -> Result<Option<Secret>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(
+            key,
+            format!("and `{file_key}` are both set; choose one"),
+        )),
+        (inline, None) => Ok(inline),
+        (None, Some(path)) => {
+            let text = fs::read_to_string(path).map_err(|err| {
+                invalid(
+                    file_key,
+                    format!("cannot be read ({}): {err}", path.display()),
+                )
+            })?;
+            let value = text.trim_end_matches(['\r', '\n']);
+            if value.is_empty() {
+                return Err(invalid(
+                    file_key,
+                    format!("names an empty file ({})", path.display()),
+                ));
+            }
+            Ok(Some(Secret::new(value)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().check().unwrap();
+    }
+
+    #[test]
+    fn region_picks_the_base_url() {
+        let mut config = Config::default();
+        config.api.region = Some(Region::Us);
+        config.auth.client_id = Some("id".into());
+        config.auth.client_secret = Some(Secret::new("s"));
+        config.auth.grant = Grant::ClientCredentials;
+        let daemon = config.daemon().unwrap();
+        assert_eq!(
+            daemon.base_url.as_str(),
+            "https://us.platform.go.gbgplc.com/captain/api"
+        );
+        assert_eq!(
+            daemon.credentials,
+            Credentials::ClientCredentials {
+                client_id: "id".into(),
+                client_secret: Secret::new("s"),
+                scope: "gbg.token".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The structured log events journeyd promises to operators.
+//!
+//! Each event carries a stable `event` field (`journey_completed`, `journey_failed`, ...) so log
+//! pipelines can match on it; the other fields are named in the README. Events are emitted only
+//! after the change they describe is committed, so a crash can never announce something the
+//! database does not hold.
+
+use std::time::Duration;
+
+use crate::clock::{Timestamp, format_timestamp};
+use crate::journey::{StopReason, is_completed};
+
+/// A journey reached a terminal status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub instance_id: String,
+    pub status: String,
+    pub created_time: Option<Timestamp>,
+    pub completed_time: Timestamp,
+    /// From `created_time` (or the enqueue time when GBG GO gave none) to `completed_time`.
+    pub duration_seconds: f64,
+    pub polls: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JourneyEvent {
+    StatusChanged {
+        instance_id: String,
+        from: Option<String>,
+        to: String,
+    },
+    Finished(Finished),
+    PollFailed {
+        instance_id: String,
+        error: String,
+        request_id: Option<String>,
+        consecutive_errors: i64,
+        retry_in: Duration,
+    },
+    Stopped {
+        instance_id: String,
+        reason: StopReason,
+        detail: String,
+    },
+}
+
+impl JourneyEvent {
+    /// Writes the event to the log.
+    pub fn emit(&self) {
+        match self {
+            Self::StatusChanged {
+                instance_id,
+                from,
+                to,
+            } => tracing::info!(
+                event = "journey_status_changed",
+                instance_id = %instance_id,
+                from_status = from.as_deref(),
+                to_status = %to,
+                "journey status changed"
+            ),
+            Self::Finished(finished) => finished.emit(),
+            Self::PollFailed {
+                instance_id,
+                error,
+                request_id,
+                consecutive_errors,
+                retry_in,
+            } => tracing::warn!(
+                event = "journey_poll_failed",
+                instance_id = %instance_id,
+                error = %error,
+                request_id = request_id.as_deref(),
+                consecutive_errors,
+                retry_in_seconds = retry_in.as_secs_f64(),
+                "polling journey failed"
+            ),
+            Self::Stopped {
+                instance_id,
+                reason,
+                detail,
+            } => tracing::warn!(
+                event = "journey_stopped",
+                instance_id = %instance_id,
+                reason = %reason,
+                detail = %detail,
+                "stopped polling journey"
+            ),
+        }
+    }
+}
+
+impl Finished {
+    fn emit(&self) {
+        let created_time = self.created_time.map(format_timestamp);
+        let completed_time = format_timestamp(self.completed_time);
+        // `tracing` fixes an event's level at the call site, hence two calls with the same fields.
+        if is_completed(&self.status) {
+            tracing::info!(
+                event = "journey_completed",
+                instance_id = %self.instance_id,
+                status = %self.status,
+                created_time = created_time.as_deref(),
+                completed_time = %completed_time,
+                duration_seconds = self.duration_seconds,
+                polls = self.polls,
+                "journey completed"
+            );
+        } else {
+            tracing::warn!(
+                event = "journey_failed",
+                instance_id = %self.instance_id,
+                status = %self.status,
+                created_time = created_time.as_deref(),
+                completed_time = %completed_time,
+                duration_seconds = self.duration_seconds,
+                polls = self.polls,
+                "journey ended without completing"
+            );
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! journeyd tracks GBG GO identity-verification journeys until they end.
+//!
+//! The tree follows the architecture:
+//! - [`config`]: layered configuration, checked before anything runs;
+//! - [`api`]: the GBG GO client (OAuth2 tokens and journey state);
+//! - [`storage`]: the database behind one [`storage::Store`] interface;
+//! - [`journey`]: the domain types; [`policy`]: the pure decisions (what a poll's result means,
+//!   when to poll next);
+//! - [`scheduler`]: claims due journeys, polls them, records results; [`daemon`] wires it up;
+//! - [`events`], [`telemetry`]: the structured log; [`shutdown`]: signal handling;
+//! - [`simulator`], [`demo`]: a simulated GBG GO and the demo that runs the daemon against it.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod events;
+pub mod journey;
+pub mod policy;
+pub mod scheduler;
+pub mod secret;
+pub mod shutdown;
+pub mod simulator;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,309 @@
+//! What a poll's result means for a journey: the pure heart of journeyd.
+//!
+//! [`Policy::decide`] is a plain function of (the journey's history, the poll's result, now).
+//! It returns the row update to persist and the events to emit once it is persisted; the
+//! scheduler only wires it to the clock, the API and the database.
+
+mod backoff;
+
+pub use backoff::{ErrorCurve, ProgressCurve, jitter_seed};
+
+use crate::clock::{self, Timestamp};
+use crate::events::{Finished, JourneyEvent};
+use crate::journey::{
+    JourneyUpdate, PollResult, StopReason, TerminalStatuses, TrackedJourney, Transition,
+    UpdateOutcome, same_status,
+};
+
+/// How journeys are polled, from configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub progress: ProgressCurve,
+    pub errors: ErrorCurve,
+    pub terminal: TerminalStatuses,
+}
+
+/// What to persist for one poll, and what to announce once it is persisted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub update: JourneyUpdate,
+    pub events: Vec<JourneyEvent>,
+}
+
+impl Policy {
+    pub fn decide(&self, journey: &TrackedJourney, result: PollResult, now: Timestamp) -> Decision {
+        let polls = journey.polls + 1;
+        let seed = jitter_seed(&journey.instance_id, polls);
+        let update = |next_poll_at, stop, outcome| JourneyUpdate {
+            instance_id: journey.instance_id.clone(),
+            expected_polls: journey.polls,
+            polled_at: now,
+            next_poll_at,
+            stop,
+            outcome,
+        };
+
+        match result {
+            PollResult::Observed(observation) => {
+                let changed = journey
+                    .status
+                    .as_deref()
+                    .is_none_or(|last| !same_status(last, &observation.status));
+                let unchanged_polls = if changed {
+                    0
+                } else {
+                    journey.unchanged_polls + 1
+                };
+                let transition = changed.then(|| Transition {
+                    from: journey.status.clone(),
+                    to: observation.status.clone(),
+                });
+                let created_time = observation.created_time.or(journey.created_time);
+                let terminal = self.terminal.contains(&observation.status);
+
+                let mut events = Vec::new();
+                if let Some(transition) = &transition {
+                    events.push(JourneyEvent::StatusChanged {
+                        instance_id: journey.instance_id.clone(),
+                        from: transition.from.clone(),
+                        to: transition.to.clone(),
+                    });
+                }
+                let (next_poll_at, stop, completed_time) = if terminal {
+                    // GBG GO leaves `completedTime` empty on some answers; the moment we saw the
+                    // terminal status is the best stand-in.
+                    let completed_time = observation.completed_time.unwrap_or(now);
+                    let started = created_time.unwrap_or(journey.enqueued_at);
+                    events.push(JourneyEvent::Finished(Finished {
+                        instance_id: journey.instance_id.clone(),
+                        status: observation.status.clone(),
+                        created_time,
+                        completed_time,
+                        duration_seconds: (completed_time - started).num_milliseconds() as f64
+                            / 1000.0,
+                        polls,
+                    }));
+                    (None, Some(StopReason::Terminal), Some(completed_time))
+                } else {
+                    let delay = self.progress.delay(unchanged_polls, seed);
+                    (
+                        Some(clock::add(now, delay)),
+                        None,
+                        observation.completed_time,
+                    )
+                };
+
+                Decision {
+                    update: update(
+                        next_poll_at,
+                        stop,
+                        UpdateOutcome::Observed {
+                            status: observation.status,
+                            created_time,
+                            completed_time,
+                            unchanged_polls,
+                            data: transition.as_ref().and(observation.data),
+                            transition,
+                        },
+                    ),
+                    events,
+                }
+            }
+            PollResult::Failed(failure) => {
+                let consecutive_errors = journey.consecutive_errors + 1;
+                let retry_in = self.errors.delay(consecutive_errors, seed);
+                Decision {
+                    events: vec![JourneyEvent::PollFailed {
+                        instance_id: journey.instance_id.clone(),
+                        error: failure.message.clone(),
+                        request_id: failure.request_id.clone(),
+                        consecutive_errors,
+                        retry_in,
+                    }],
+                    update: update(
+                        Some(clock::add(now, retry_in)),
+                        None,
+                        UpdateOutcome::Failed {
+                            error: failure.message,
+                            request_id: failure.request_id,
+                            consecutive_errors,
+                        },
+                    ),
+                }
+            }
+            PollResult::InvalidRow(problem) => Decision {
+                events: vec![JourneyEvent::Stopped {
+                    instance_id: journey.instance_id.clone(),
+                    reason: StopReason::InvalidRow,
+                    detail: problem.clone(),
+                }],
+                update: update(
+                    None,
+                    Some(StopReason::InvalidRow),
+                    UpdateOutcome::Failed {
+                        error: problem,
+                        request_id: None,
+                        consecutive_errors: journey.consecutive_errors + 1,
+                    },
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::parse_timestamp;
+    use crate::journey::{Observation, PollFailure};
+
+    fn policy() -> Policy {
+        Policy {
+            progress: ProgressCurve {
+                initial: Duration::from_secs(5),
+                max: Duration::from_secs(60),
+                multiplier: 2.0,
+                jitter: 0.0,
+            },
+            errors: ErrorCurve {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(300),
+                jitter: 0.0,
+            },
+            terminal: TerminalStatuses::default(),
+        }
+    }
+
+    fn at(text: &str) -> Timestamp {
+        parse_timestamp(text).unwrap()
+    }
+
+    fn journey(status: Option<&str>) -> TrackedJourney {
+        TrackedJourney {
+            instance_id: "PiIuACmx8Q8R7qPnAkLAqBAT".into(),
+            status: status.map(str::to_owned),
+            enqueued_at: at("2026-01-01T00:00:00Z"),
+            created_time: None,
+            polls: 3,
+            unchanged_polls: 2,
+            consecutive_errors: 1,
+        }
+    }
+
+    fn observed(status: &str) -> PollResult {
+        PollResult::Observed(Observation {
+            status: status.into(),
+            created_time: Some(at("2025-12-31T23:59:00Z")),
+            completed_time: None,
+            data: Some(r#"{"k":1}"#.into()),
+        })
+    }
+
+    #[test]
+    fn first_observation_is_a_transition_from_nothing() {
+        let now = at("2026-01-01T00:00:10Z");
+        let decision = policy().decide(&journey(None), observed("InProgress"), now);
+        let UpdateOutcome::Observed {
+            transition,
+            unchanged_polls,
+            data,
+            ..
+        } = &decision.update.outcome
+        else {
+            panic!("expected an observation")
+        };
+        assert_eq!(
+            transition,
+            &Some(Transition {
+                from: None,
+                to: "InProgress".into()
+            })
+        );
+        assert_eq!(*unchanged_polls, 0);
+        assert_eq!(data.as_deref(), Some(r#"{"k":1}"#));
+        assert_eq!(
+            decision.update.next_poll_at,
+            Some(at("2026-01-01T00:00:15Z"))
+        );
+        assert_eq!(decision.update.expected_polls, 3);
+        assert_eq!(decision.events.len(), 1);
+    }
+
+    #[test]
+    fn unchanged_status_grows_the_gap_and_keeps_data() {
+        let now = at("2026-01-01T00:01:00Z");
+        let decision = policy().decide(&journey(Some("IN_PROGRESS")), observed("InProgress"), now);
+        let UpdateOutcome::Observed {
+            transition,
+            unchanged_polls,
+            data,
+            ..
+        } = &decision.update.outcome
+        else {
+            panic!("expected an observation")
+        };
+        assert_eq!(
+            transition, &None,
+            "spelling differences are not transitions"
+        );
+        assert_eq!(*unchanged_polls, 3);
+        assert_eq!(data, &None);
+        // 5 s × 2³ = 40 s
+        assert_eq!(
+            decision.update.next_poll_at,
+            Some(at("2026-01-01T00:01:40Z"))
+        );
+        assert!(decision.events.is_empty());
+    }
+
+    #[test]
+    fn terminal_status_stops_polling_and_announces_the_end() {
+        let now = at("2026-01-01T00:05:00Z");
+        let decision = policy().decide(&journey(Some("Paused")), observed("Completed"), now);
+        assert_eq!(decision.update.next_poll_at, None);
+        assert_eq!(decision.update.stop, Some(StopReason::Terminal));
+        let JourneyEvent::Finished(finished) = &decision.events[1] else {
+            panic!("expected a finished event, got {:?}", decision.events)
+        };
+        assert_eq!(
+            finished.completed_time, now,
+            "empty completedTime falls back to now"
+        );
+        assert_eq!(finished.duration_seconds, 360.0, "from createdTime");
+        assert_eq!(finished.polls, 4);
+    }
+
+    #[test]
+    fn failure_backs_off_on_the_error_curve() {
+        let now = at("2026-01-01T00:00:00Z");
+        let failure = PollResult::Failed(PollFailure {
+            message: "HTTP 503".into(),
+            request_id: Some("req-1".into()),
+        });
+        let decision = policy().decide(&journey(Some("InProgress")), failure, now);
+        // second failure in a row: 1 s × 2 = 2 s
+        assert_eq!(
+            decision.update.next_poll_at,
+            Some(at("2026-01-01T00:00:02Z"))
+        );
+        assert_eq!(decision.update.stop, None);
+        assert!(matches!(
+            decision.update.outcome,
+            UpdateOutcome::Failed {
+                consecutive_errors: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn invalid_row_stops_at_once() {
+        let now = at("2026-01-01T00:00:00Z");
+        let result = PollResult::InvalidRow("instance ID is empty".into());
+        let decision = policy().decide(&journey(None), result, now);
+        assert_eq!(decision.update.next_poll_at, None);
+        assert_eq!(decision.update.stop, Some(StopReason::InvalidRow));
+    }
+}

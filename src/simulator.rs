@@ -1,0 +1,479 @@
+//! A simulated GBG GO: the token endpoint and `POST /journey/state/fetch`, on loopback.
+//!
+//! `journeyd demo` runs the real daemon against it, and the tests use it as their fake. It is
+//! strict like the real service: a wrong path is 404, a body without a string `instanceId` is
+//! 400, a missing, unknown or expired bearer token is 401, and every answer carries an
+//! `X-Request-ID`. Journeys follow scripts, by poll count (deterministic, for tests) or by time
+//! (for the demo); faults can be injected per journey. It reads time from a [`Clock`], so tests
+//! can expire its tokens by moving a manual clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{self, Clock, Timestamp, format_timestamp};
+use crate::config::{Credentials, DaemonSettings};
+use crate::journey::status_key;
+use crate::secret::Secret;
+
+/// Path of the token endpoint, as on GBG's auth host.
+pub const TOKEN_PATH: &str = "/as/token.oauth2";
+/// Base path of the API, as on the regional hosts.
+pub const API_BASE_PATH: &str = "/captain/api";
+
+/// The credentials the simulator accepts.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    pub username: String,
+    pub password: String,
+    pub scope: String,
+    /// `expires_in` of the tokens it issues.
+    pub token_lifetime: Duration,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "journeyd-sim-client".into(),
+            client_secret: "sim-client-secret".into(),
+            username: "sim-user@example.com".into(),
+            password: "sim-password".into(),
+            scope: "gbg.token".into(),
+            token_lifetime: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The statuses a simulated journey goes through. The last step lasts for ever.
+#[derive(Debug, Clone)]
+pub enum Script {
+    /// Each status for that many fetches.
+    Polls(Vec<(String, u32)>),
+    /// Each status for that long after the journey was added.
+    Timed(Vec<(String, Duration)>),
+}
+
+impl Script {
+    pub fn polls(steps: &[(&str, u32)]) -> Self {
+        Self::Polls(steps.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect())
+    }
+
+    pub fn timed(steps: &[(&str, Duration)]) -> Self {
+        Self::Timed(steps.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect())
+    }
+
+    fn status_at(&self, fetches_before: u32, elapsed: Duration) -> &str {
+        fn pick<T: Copy + PartialOrd + std::ops::Add<Output = T>>(
+            steps: &[(String, T)],
+            position: T,
+            zero: T,
+        ) -> &str {
+            let mut end = zero;
+            for (status, span) in steps {
+                end = end + *span;
+                if position < end {
+                    return status;
+                }
+            }
+            steps
+                .last()
+                .map_or("InProgress", |(status, _)| status.as_str())
+        }
+        match self {
+            Self::Polls(steps) => pick(steps, fetches_before, 0),
+            Self::Timed(steps) => pick(steps, elapsed, Duration::ZERO),
+        }
+    }
+}
+
+/// A one-off misbehaviour for the next fetch of a journey.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// 200 with a body that breaks the spec.
+    Malformed,
+    /// This status code with a v1 error body.
+    Status(u16),
+}
+
+/// A request the simulator turned away, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub path: String,
+    pub status: u16,
+    pub reason: String,
+}
+
+struct SimJourney {
+    script: Script,
+    added_at: Timestamp,
+    fetches: Vec<Timestamp>,
+    completed_at: Option<Timestamp>,
+    faults: VecDeque<Fault>,
+}
+
+struct IssuedToken {
+    expires_at: Timestamp,
+}
+
+struct SimState {
+    config: SimulatorConfig,
+    clock: Arc<dyn Clock>,
+    journeys: Mutex<HashMap<String, SimJourney>>,
+    tokens: Mutex<HashMap<String, IssuedToken>>,
+    rejections: Mutex<Vec<Rejection>>,
+    token_requests: AtomicU64,
+    request_ids: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().expect("simulator state poisoned")
+}
+
+/// A running simulator; stops when dropped.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: CancellationToken,
+}
+
+impl Simulator {
+    /// Starts serving on an ephemeral loopback port.
+    pub async fn start(config: SimulatorConfig, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState {
+            config,
+            clock,
+            journeys: Mutex::default(),
+            tokens: Mutex::default(),
+            rejections: Mutex::default(),
+            token_requests: AtomicU64::new(0),
+            request_ids: AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .route(TOKEN_PATH, post(issue_token))
+            .route(
+                &format!("{API_BASE_PATH}/journey/state/fetch"),
+                post(fetch_state),
+            )
+            .fallback(not_found)
+            .with_state(state.clone());
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await
+                .ok();
+        });
+        Ok(Self { addr, state, stop })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}{API_BASE_PATH}", self.addr)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("http://{}{TOKEN_PATH}", self.addr)
+    }
+
+    /// Settings that point journeyd at this simulator with the password grant.
+    pub fn daemon_settings(&self) -> DaemonSettings {
+        let config = &self.state.config;
+        DaemonSettings {
+            base_url: self.base_url().parse().expect("valid URL"),
+            token_url: self.token_url().parse().expect("valid URL"),
+            credentials: Credentials::Password {
+                client_id: config.client_id.clone(),
+                client_secret: Secret::new(&config.client_secret),
+                username: config.username.clone(),
+                password: Secret::new(&config.password),
+            },
+        }
+    }
+
+    pub fn config(&self) -> &SimulatorConfig {
+        &self.state.config
+    }
+
+    /// Makes `instance_id` known, following `script` from now on.
+    pub fn add_journey(&self, instance_id: &str, script: Script) {
+        let now = self.state.clock.now();
+        lock(&self.state.journeys).insert(
+            instance_id.to_owned(),
+            SimJourney {
+                script,
+                added_at: now,
+                fetches: Vec::new(),
+                completed_at: None,
+                faults: VecDeque::new(),
+            },
+        );
+    }
+
+    /// Queues a misbehaviour for the next fetch of `instance_id`.
+    pub fn inject(&self, instance_id: &str, fault: Fault) {
+        if let Some(journey) = lock(&self.state.journeys).get_mut(instance_id) {
+            journey.faults.push_back(fault);
+        }
+    }
+
+    /// Invalidates every token issued so far, as a key rotation on GBG's side would.
+    pub fn revoke_tokens(&self) {
+        lock(&self.state.tokens).clear();
+    }
+
+    /// When each authorised state fetch of `instance_id` arrived (faulty answers included).
+    pub fn fetches(&self, instance_id: &str) -> Vec<Timestamp> {
+        lock(&self.state.journeys)
+            .get(instance_id)
+            .map(|journey| journey.fetches.clone())
+            .unwrap_or_default()
+    }
+
+    /// Authorised state fetches of every journey.
+    pub fn total_fetches(&self) -> usize {
+        lock(&self.state.journeys)
+            .values()
+            .map(|journey| journey.fetches.len())
+            .sum()
+    }
+
+    pub fn token_requests(&self) -> u64 {
+        self.state.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests turned away with 400, 401 or 404.
+    pub fn rejections(&self) -> Vec<Rejection> {
+        lock(&self.state.rejections).clone()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl SimState {
+    fn answer(&self, status: StatusCode, body: Value) -> Response {
+        let id = self.request_ids.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert(
+            "x-request-id",
+            HeaderValue::from_str(&format!("sim-{id:06}")).expect("ASCII header"),
+        );
+        response
+    }
+
+    fn reject(&self, path: &str, status: StatusCode, reason: &str) -> Response {
+        lock(&self.rejections).push(Rejection {
+            path: path.to_owned(),
+            status: status.as_u16(),
+            reason: reason.to_owned(),
+        });
+        self.answer(
+            status,
+            json!({"status": status.as_u16(), "message": reason, "error": status.canonical_reason()}),
+        )
+    }
+
+    fn bearer_is_valid(&self, headers: &HeaderMap) -> Result<(), &'static str> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or("missing bearer token")?;
+        let tokens = lock(&self.tokens);
+        let issued = tokens.get(token).ok_or("unknown or revoked token")?;
+        if self.clock.now() >= issued.expires_at {
+            return Err("expired token");
+        }
+        Ok(())
+    }
+}
+
+async fn not_found(State(state): State<Arc<SimState>>, uri: axum::http::Uri) -> Response {
+    state.reject(uri.path(), StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+async fn issue_token(
+    State(state): State<Arc<SimState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    state.token_requests.fetch_add(1, Ordering::Relaxed);
+    let config = &state.config;
+    let field = |name: &str| form.get(name).map(String::as_str);
+    let grant_ok = match field("grant_type") {
+        Some("password") => {
+            field("username") == Some(&config.username)
+                && field("password") == Some(&config.password)
+        }
+        Some("client_credentials") => field("scope") == Some(&config.scope),
+        _ => false,
+    };
+    if !grant_ok {
+        lock(&state.rejections).push(Rejection {
+            path: TOKEN_PATH.into(),
+            status: 400,
+            reason: "invalid grant".into(),
+        });
+        return state.answer(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
+    }
+    if field("client_id") != Some(&config.client_id)
+        || field("client_secret") != Some(&config.client_secret)
+    {
+        lock(&state.rejections).push(Rejection {
+            path: TOKEN_PATH.into(),
+            status: 401,
+            reason: "invalid client".into(),
+        });
+        return state.answer(StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+    }
+    let serial = state.token_requests.load(Ordering::Relaxed);
+    let token = format!(
+        "sim-token-{serial}-{:x}",
+        state.clock.now().timestamp_micros()
+    );
+    lock(&state.tokens).insert(
+        token.clone(),
+        IssuedToken {
+            expires_at: clock::add(state.clock.now(), config.token_lifetime),
+        },
+    );
+    state.answer(
+        StatusCode::OK,
+        json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": config.token_lifetime.as_secs(),
+        }),
+    )
+}
+
+async fn fetch_state(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const PATH: &str = "/captain/api/journey/state/fetch";
+    if let Err(reason) = state.bearer_is_valid(&headers) {
+        return state.reject(PATH, StatusCode::UNAUTHORIZED, reason);
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !is_json {
+        return state.reject(
+            PATH,
+            StatusCode::BAD_REQUEST,
+            "Content-Type must be application/json",
+        );
+    }
+    let instance_id = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) => match fields.get("instanceId") {
+            Some(Value::String(id)) => id.clone(),
+            _ => {
+                return state.reject(PATH, StatusCode::BAD_REQUEST, "instanceId must be a string");
+            }
+        },
+        _ => return state.reject(PATH, StatusCode::BAD_REQUEST, "body must be a JSON object"),
+    };
+
+    let now = state.clock.now();
+    let mut journeys = lock(&state.journeys);
+    let Some(journey) = journeys.get_mut(&instance_id) else {
+        drop(journeys);
+        return state.reject(PATH, StatusCode::NOT_FOUND, "journey instance not found");
+    };
+    let fetches_before = journey.fetches.len() as u32;
+    journey.fetches.push(now);
+    match journey.faults.pop_front() {
+        Some(Fault::Malformed) => {
+            drop(journeys);
+            return state.answer(
+                StatusCode::OK,
+                json!({"status": 42, "data": "not an object"}),
+            );
+        }
+        Some(Fault::Status(code)) => {
+            drop(journeys);
+            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return state.answer(
+                code,
+                json!({"status": code.as_u16(), "message": "injected fault", "error": code.canonical_reason()}),
+            );
+        }
+        None => {}
+    }
+    let elapsed = clock::duration_between(journey.added_at, now);
+    let status = journey.script.status_at(fetches_before, elapsed).to_owned();
+    let terminal = matches!(
+        status_key(&status).as_str(),
+        "completed" | "failed" | "error"
+    );
+    if terminal {
+        journey.completed_at.get_or_insert(now);
+    }
+    let completed_time = journey
+        .completed_at
+        .filter(|_| terminal)
+        .map(format_timestamp)
+        .unwrap_or_default();
+    let body = json!({
+        "metaData": {
+            "createdTime": format_timestamp(journey.added_at),
+            "completedTime": completed_time,
+        },
+        "status": status,
+        "data": {
+            "initiator": "journeyd-simulator",
+            "process": {"flow": {"sim-variant": {"status": status, "fetches": fetches_before + 1}}},
+        },
+        "instanceId": instance_id,
+    });
+    drop(journeys);
+    state.answer(StatusCode::OK, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_walk_their_steps() {
+        let by_polls = Script::polls(&[("InProgress", 2), ("Paused", 1), ("Completed", 0)]);
+        let seen: Vec<_> = (0..5)
+            .map(|n| by_polls.status_at(n, Duration::ZERO))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                "InProgress",
+                "InProgress",
+                "Paused",
+                "Completed",
+                "Completed"
+            ]
+        );
+
+        let secs = Duration::from_secs;
+        let timed = Script::timed(&[("InProgress", secs(2)), ("Failed", secs(0))]);
+        assert_eq!(timed.status_at(9, secs(1)), "InProgress");
+        assert_eq!(timed.status_at(0, secs(2)), "Failed");
+    }
+}

@@ -1,0 +1,393 @@
+//! The embedded SQLite backend.
+//!
+//! Dashboards read the database file while the daemon writes it, so: WAL mode; every write goes
+//! through one writer connection, multi-statement writes inside `BEGIN IMMEDIATE` (a deferred
+//! transaction that upgrades from read to write can fail with SQLITE_BUSY whatever the busy
+//! timeout); reads go through a separate read-only pool. One daemon serves a database file at a
+//! time, enforced by an advisory lock on a file next to it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{Claim, Enqueued, JourneyRow, ListFilter, Store, StoreError, TransitionRow};
+use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
+use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, UpdateOutcome, status_key};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Size the WAL file is truncated back to after a checkpoint.
+const JOURNAL_SIZE_LIMIT: &str = "67108864";
+const READ_CONNECTIONS: u32 = 4;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    path: PathBuf,
+    /// Held for the life of a daemon; dropping the store unlocks.
+    daemon_lock: Mutex<Option<File>>,
+}
+
+impl SqliteStore {
+    /// Parses and checks a `sqlite:` URL.
+    pub fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|err| StoreError::InvalidUrl(format!("cannot parse `{url}`: {err}")))?;
+        let in_memory = options
+            .get_filename()
+            .to_string_lossy()
+            .starts_with("file:sqlx-in-memory")
+            || url.contains("mode=memory");
+        if in_memory || options.get_filename() == Path::new("") {
+            return Err(StoreError::InvalidUrl(format!(
+                "`{url}` is an in-memory database, which would lose every journey on exit; \
+                 name a file, e.g. `sqlite:journeyd.db`"
+            )));
+        }
+        Ok(options
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Normal))
+    }
+
+    /// Opens (creating if needed) the database file named by `url`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = Self::options(url)?;
+        let path = options.get_filename().to_path_buf();
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(
+                options
+                    .clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT),
+            )
+            .await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_lazy_with(options.read_only(true));
+        Ok(Self {
+            writer,
+            readers,
+            path,
+            daemon_lock: Mutex::new(None),
+        })
+    }
+
+    fn lock_file_path(&self) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".lock");
+        name.into()
+    }
+
+    /// Takes the one-daemon-per-file lock, or says who has it.
+    fn lock_for_daemon(&self) -> Result<(), StoreError> {
+        let lock_path = self.lock_file_path();
+        let lock_file = lock_path.display().to_string();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Lock {
+                lock_file: lock_file.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                *self.daemon_lock.lock().expect("lock poisoned") = Some(file);
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(StoreError::AlreadyRunning {
+                database: self.path.display().to_string(),
+                lock_file,
+            }),
+            Err(TryLockError::Error(source)) => Err(StoreError::Lock { lock_file, source }),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    instance_id: String,
+    status: Option<String>,
+    enqueued_at: String,
+    created_time: Option<String>,
+    polls: i64,
+    unchanged_polls: i64,
+    consecutive_errors: i64,
+    next_poll_at: Option<String>,
+}
+
+impl ClaimedRow {
+    fn into_claim(self) -> Claim {
+        let journey = (|| {
+            Ok(TrackedJourney {
+                enqueued_at: column_timestamp("enqueued_at", &self.enqueued_at)?,
+                created_time: self
+                    .created_time
+                    .as_deref()
+                    .map(|text| column_timestamp("created_time", text))
+                    .transpose()?,
+                instance_id: self.instance_id.clone(),
+                status: self.status,
+                polls: self.polls,
+                unchanged_polls: self.unchanged_polls,
+                consecutive_errors: self.consecutive_errors,
+            })
+        })();
+        Claim {
+            instance_id: self.instance_id,
+            polls: self.polls,
+            journey,
+        }
+    }
+}
+
+fn column_timestamp(column: &str, text: &str) -> Result<Timestamp, String> {
+    parse_timestamp(text).map_err(|err| format!("column `{column}`: {err}"))
+}
+
+fn optional_timestamp(ts: Option<Timestamp>) -> Option<String> {
+    ts.map(format_timestamp)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn register_daemon(&self, _owner: &str) -> Result<(), StoreError> {
+        self.lock_for_daemon()?;
+        // Holding the lock proves no other daemon is alive, so every lease left in the file
+        // belongs to one that died: free them instead of waiting for them to expire.
+        sqlx::query(
+            "UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE lease_owner IS NOT NULL",
+        )
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
+        let now = format_timestamp(now);
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut added = 0;
+        for id in ids {
+            added += sqlx::query(
+                "INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES (?1, ?2, ?2) \
+                 ON CONFLICT (instance_id) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(Enqueued {
+            added,
+            already_tracked: ids.len() as u64 - added,
+        })
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let mut rows: Vec<ClaimedRow> = sqlx::query_as(
+            "UPDATE journeys SET lease_owner = ?1, lease_expires_at = ?2 \
+             WHERE instance_id IN ( \
+                 SELECT instance_id FROM journeys \
+                 WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?3 \
+                   AND (lease_expires_at IS NULL OR lease_expires_at <= ?3) \
+                 ORDER BY next_poll_at LIMIT ?4) \
+             RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
+                       consecutive_errors, next_poll_at",
+        )
+        .bind(owner)
+        .bind(format_timestamp(lease_until))
+        .bind(format_timestamp(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.writer)
+        .await?;
+        // RETURNING gives no order guarantee; poll the longest-waiting first.
+        rows.sort_by(|a, b| a.next_poll_at.cmp(&b.next_poll_at));
+        Ok(rows.into_iter().map(ClaimedRow::into_claim).collect())
+    }
+
+    async fn record(
+        &self,
+        owner: &str,
+        updates: &[JourneyUpdate],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut applied = Vec::with_capacity(updates.len());
+        for update in updates {
+            let polled_at = format_timestamp(update.polled_at);
+            let next_poll_at = optional_timestamp(update.next_poll_at);
+            let stopped_at = update.stop.map(|_| polled_at.clone());
+            let stop_reason = update.stop.map(|reason| reason.as_str());
+            let written = match &update.outcome {
+                UpdateOutcome::Observed {
+                    status,
+                    created_time,
+                    completed_time,
+                    unchanged_polls,
+                    transition,
+                    data,
+                } => {
+                    let written = sqlx::query(
+                        "UPDATE journeys SET \
+                             status = ?3, created_time = ?4, completed_time = ?5, \
+                             unchanged_polls = ?6, \
+                             status_changed_at = CASE WHEN ?7 THEN ?8 ELSE status_changed_at END, \
+                             data = CASE WHEN ?7 THEN ?9 ELSE data END, \
+                             consecutive_errors = 0, polls = polls + 1, last_polled_at = ?8, \
+                             next_poll_at = ?10, stopped_at = ?11, stop_reason = ?12, \
+                             lease_owner = NULL, lease_expires_at = NULL \
+                         WHERE instance_id = ?1 AND lease_owner = ?2 AND polls = ?13",
+                    )
+                    .bind(&update.instance_id)
+                    .bind(owner)
+                    .bind(status)
+                    .bind(optional_timestamp(*created_time))
+                    .bind(optional_timestamp(*completed_time))
+                    .bind(unchanged_polls)
+                    .bind(transition.is_some())
+                    .bind(&polled_at)
+                    .bind(data)
+                    .bind(&next_poll_at)
+                    .bind(&stopped_at)
+                    .bind(stop_reason)
+                    .bind(update.expected_polls)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if let (true, Some(transition)) = (written, transition) {
+                        sqlx::query(
+                            "INSERT INTO journey_transitions \
+                                 (instance_id, from_status, to_status, observed_at) \
+                             VALUES (?1, ?2, ?3, ?4)",
+                        )
+                        .bind(&update.instance_id)
+                        .bind(&transition.from)
+                        .bind(&transition.to)
+                        .bind(&polled_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    written
+                }
+                UpdateOutcome::Failed {
+                    error,
+                    request_id,
+                    consecutive_errors,
+                } => {
+                    sqlx::query(
+                        "UPDATE journeys SET \
+                             consecutive_errors = ?3, error_count = error_count + 1, \
+                             last_error = ?4, last_error_at = ?5, last_request_id = ?6, \
+                             polls = polls + 1, last_polled_at = ?5, \
+                             next_poll_at = ?7, stopped_at = ?8, stop_reason = ?9, \
+                             lease_owner = NULL, lease_expires_at = NULL \
+                         WHERE instance_id = ?1 AND lease_owner = ?2 AND polls = ?10",
+                    )
+                    .bind(&update.instance_id)
+                    .bind(owner)
+                    .bind(consecutive_errors)
+                    .bind(error)
+                    .bind(&polled_at)
+                    .bind(request_id)
+                    .bind(&next_poll_at)
+                    .bind(&stopped_at)
+                    .bind(stop_reason)
+                    .bind(update.expected_polls)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+            };
+            applied.push(written);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT next_poll_at FROM journeys \
+             WHERE next_poll_at IS NOT NULL \
+               AND (lease_expires_at IS NULL OR lease_expires_at <= ?1) \
+             ORDER BY next_poll_at LIMIT 1",
+        )
+        .bind(format_timestamp(now))
+        .fetch_optional(&self.readers)
+        .await?;
+        // A value nobody can parse is due now: the claim will then report the row as invalid.
+        Ok(next.map(|text| parse_timestamp(&text).unwrap_or(now)))
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE lease_owner = ?1",
+        )
+        .bind(owner)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+
+    async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT * FROM journeys WHERE instance_id = ?1")
+                .bind(instance_id)
+                .fetch_optional(&self.readers)
+                .await?,
+        )
+    }
+
+    async fn transitions(&self, instance_id: &str) -> Result<Vec<TransitionRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, instance_id, from_status, to_status, observed_at \
+             FROM journey_transitions WHERE instance_id = ?1 ORDER BY id",
+        )
+        .bind(instance_id)
+        .fetch_all(&self.readers)
+        .await?)
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<JourneyRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM journeys \
+             WHERE (?1 IS NULL OR replace(lower(status), '_', '') = ?1) \
+               AND (?2 IS NULL OR (stopped_at IS NULL) = ?2) \
+             ORDER BY enqueued_at DESC, instance_id LIMIT ?3",
+        )
+        .bind(filter.status.as_deref().map(status_key))
+        .bind(filter.active)
+        .bind(filter.limit)
+        .fetch_all(&self.readers)
+        .await?)
+    }
+}

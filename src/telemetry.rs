@@ -1,0 +1,44 @@
+//! Logging, set up once per process.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global subscriber: JSON lines (one object per event, fields at the top level)
+/// or human-readable text, on stderr.
+pub fn init(config: &LogConfig) {
+    let format = config.format.unwrap_or(if std::io::stderr().is_terminal() {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    // `Config::load` has already checked the filter.
+    let filter = EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// For `journeyd demo`: the daemon's events, human-readable and timed from the start, on stdout
+/// beside the demo's own narrative.
+pub fn init_for_demo() {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("info,sqlx=warn"))
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .with_target(false)
+        .compact()
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(std::io::stdout)
+        .init();
+}
