@@ -104,42 +104,55 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     }
 
     let config = Config::load(cli.config.as_deref())?;
-    if let Command::Config = cli.command {
-        print!(
-            "{}",
-            toml::to_string_pretty(&config).context("cannot render configuration")?
-        );
-        return Ok(());
-    }
-    // The daemon's own settings are checked before anything is opened.
-    let daemon_settings = match cli.command {
-        Command::Run => Some(config.daemon()?),
-        _ => None,
-    };
-    telemetry::init(&config.log);
-
-    let store = storage::open(&config.database.url)
-        .await
-        .context("cannot open the database")?;
-    store.migrate().await?;
-
     match cli.command {
+        Command::Config => {
+            print!(
+                "{}",
+                toml::to_string_pretty(&config).context("cannot render configuration")?
+            );
+        }
         Command::Run => {
-            let settings = daemon_settings.expect("checked above");
+            // Credentials and the API's address are checked before anything is opened.
+            let settings = config.daemon()?;
+            telemetry::init(&config.log);
+            let store = open_store(&config).await?;
             let shutdown = shutdown::on_signals().context("cannot listen for signals")?;
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             daemon::run(&config, &settings, store, clock, shutdown).await?;
         }
-        Command::Enqueue(args) => enqueue(store.as_ref(), args).await?,
-        Command::Status { instance_id, json } => status(store.as_ref(), &instance_id, json).await?,
-        Command::List(args) => list(store.as_ref(), args).await?,
-        Command::Migrate => println!("database is up to date ({})", config.database.url),
-        Command::Config | Command::Demo { .. } => unreachable!("handled above"),
+        Command::Enqueue(args) => {
+            // Every ID is checked before the database is touched: all or nothing.
+            let ids = collect_ids(&args)?;
+            let store = open_store(&config).await?;
+            let result = store.enqueue(&ids, SystemClock.now()).await?;
+            println!(
+                "enqueued {} new journey(s); {} already tracked",
+                result.added, result.already_tracked
+            );
+        }
+        Command::Status { instance_id, json } => {
+            status(open_store(&config).await?.as_ref(), &instance_id, json).await?;
+        }
+        Command::List(args) => list(open_store(&config).await?.as_ref(), args).await?,
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("database is up to date ({})", config.database.url);
+        }
+        Command::Demo { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
 
-async fn enqueue(store: &dyn Store, args: EnqueueArgs) -> anyhow::Result<()> {
+/// Opens the configured database and brings its schema up to date.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = storage::open(&config.database.url)
+        .await
+        .context("cannot open the database")?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn collect_ids(args: &EnqueueArgs) -> anyhow::Result<Vec<InstanceId>> {
     let mut ids = Vec::new();
     for raw in &args.ids {
         ids.push(
@@ -153,12 +166,7 @@ async fn enqueue(store: &dyn Store, args: EnqueueArgs) -> anyhow::Result<()> {
     if ids.is_empty() {
         return Err(UsageError("no instance IDs given; nothing was enqueued".into()).into());
     }
-    let result = store.enqueue(&ids, SystemClock.now()).await?;
-    println!(
-        "enqueued {} new journey(s); {} already tracked",
-        result.added, result.already_tracked
-    );
-    Ok(())
+    Ok(ids)
 }
 
 /// Reads and checks every ID of a file before any is stored.

@@ -1,0 +1,171 @@
+//! Shared test fixtures: a fresh database per test, the simulated GBG GO, and a scheduler whose
+//! clock the test moves by hand.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use journeyd::clock::{Clock, ManualClock, Timestamp, parse_timestamp};
+use journeyd::config::Config;
+use journeyd::journey::InstanceId;
+use journeyd::scheduler::Scheduler;
+use journeyd::simulator::{Simulator, SimulatorConfig};
+use journeyd::storage::{self, JourneyRow, Store, TransitionRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+
+/// A SQLite file in its own temporary directory, removed with it.
+pub struct TestDb {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journeyd.db");
+        let url = format!("sqlite:{}", path.display());
+        Self { dir, path, url }
+    }
+
+    /// A plain connection pool, as another program (a dashboard, a back office) would open.
+    pub async fn outside_pool(&self) -> SqlitePool {
+        SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(SqliteConnectOptions::new().filename(&self.path))
+            .await
+            .expect("open the database from outside")
+    }
+}
+
+/// Settings with round numbers and no jitter, so gaps can be asserted exactly.
+pub fn exact_config(url: &str) -> Config {
+    let mut config = Config::default();
+    config.database.url = url.to_owned();
+    config.poll.initial_interval = Duration::from_secs(10);
+    config.poll.max_interval = Duration::from_secs(80);
+    config.poll.multiplier = 2.0;
+    config.poll.jitter = 0.0;
+    config.poll.concurrency = 4;
+    config.retry.initial_backoff = Duration::from_secs(1);
+    config.retry.max_backoff = Duration::from_secs(60);
+    config.retry.jitter = 0.0;
+    config
+}
+
+pub fn t0() -> Timestamp {
+    parse_timestamp("2026-03-01T09:00:00Z").unwrap()
+}
+
+/// The daemon's parts wired together around a manual clock; time moves only when the test says.
+pub struct Harness {
+    pub db: TestDb,
+    pub clock: ManualClock,
+    pub sim: Simulator,
+    pub store: Arc<dyn Store>,
+    pub scheduler: Scheduler,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with(|_| {}, SimulatorConfig::default()).await
+    }
+
+    pub async fn with(adjust: impl FnOnce(&mut Config), sim_config: SimulatorConfig) -> Self {
+        let db = TestDb::new();
+        let mut config = exact_config(&db.url);
+        adjust(&mut config);
+        let clock = ManualClock::new(t0());
+        let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let sim = Simulator::start(sim_config, shared_clock.clone())
+            .await
+            .expect("start simulator");
+        let store = storage::open(&db.url).await.expect("open store");
+        store.migrate().await.expect("migrate");
+        let scheduler = journeyd::daemon::scheduler(
+            &config,
+            &sim.daemon_settings(),
+            store.clone(),
+            shared_clock,
+        )
+        .expect("build scheduler");
+        Self {
+            db,
+            clock,
+            sim,
+            store,
+            scheduler,
+        }
+    }
+
+    pub async fn enqueue(&self, ids: &[&str]) {
+        let ids: Vec<_> = ids
+            .iter()
+            .map(|id| InstanceId::parse(id).unwrap())
+            .collect();
+        self.store.enqueue(&ids, self.clock.now()).await.unwrap();
+    }
+
+    pub async fn poll(&self) -> usize {
+        self.scheduler.poll_due_once().await.expect("poll round")
+    }
+
+    pub async fn row(&self, id: &str) -> JourneyRow {
+        self.store.journey(id).await.unwrap().expect("row exists")
+    }
+
+    pub async fn transitions(&self, id: &str) -> Vec<TransitionRow> {
+        self.store.transitions(id).await.unwrap()
+    }
+
+    /// Moves the clock to the journey's next poll time and polls; `None` once polling stopped.
+    pub async fn poll_when_due(&self, id: &str) -> Option<usize> {
+        let next = self.row(id).await.next_poll_at?;
+        self.clock.set(parse_timestamp(&next).unwrap());
+        Some(self.poll().await)
+    }
+
+    /// Moves the clock from poll to poll until the journey stops; returns how many rounds ran.
+    pub async fn poll_until_stopped(&self, id: &str) -> usize {
+        let mut rounds = 0;
+        while self.poll_when_due(id).await.is_some() {
+            rounds += 1;
+            assert!(rounds < 1_000, "{id} never stopped");
+        }
+        rounds
+    }
+}
+
+/// `(from, to)` pairs of a journey's history, oldest first.
+pub fn path(transitions: &[TransitionRow]) -> Vec<(Option<String>, String)> {
+    transitions
+        .iter()
+        .map(|t| (t.from_status.clone(), t.to_status.clone()))
+        .collect()
+}
+
+/// Builds the expected `path` of a journey that went through `statuses` in order.
+pub fn expected_path(statuses: &[&str]) -> Vec<(Option<String>, String)> {
+    let mut from = None;
+    statuses
+        .iter()
+        .map(|to| {
+            let step = (from.clone(), (*to).to_owned());
+            from = Some((*to).to_owned());
+            step
+        })
+        .collect()
+}
+
+/// Seconds between consecutive timestamps.
+pub fn gaps(times: &[Timestamp]) -> Vec<f64> {
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0)
+        .collect()
+}
+
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_journeyd"))
+}
