@@ -245,12 +245,7 @@ impl Config {
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
         let mut config: Config = figment.extract().map_err(|err| {
-            ConfigError::Figment(
-                err.into_iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+            ConfigError::Figment(err.into_iter().map(describe).collect::<Vec<_>>().join("; "))
         })?;
         config.auth.client_secret = read_secret(
             "auth.client_secret",
@@ -407,6 +402,27 @@ impl Config {
             token_url: http_url("auth.token_url", &auth.token_url)?,
             credentials,
         })
+    }
+}
+
+/// A figment error as `` `key`: problem (in source) ``, keys spelled as in the file.
+fn describe(err: figment::Error) -> String {
+    let origin = err
+        .metadata
+        .as_ref()
+        .map(|metadata| match &metadata.source {
+            Some(source) => format!(" (in {source})"),
+            None => format!(" (in {})", metadata.name),
+        });
+    let origin = origin.unwrap_or_default();
+    if err.path.is_empty() {
+        format!("{}{origin}", err.kind)
+    } else {
+        format!(
+            "`{}`: {}{origin}",
+            err.path.join(".").to_lowercase(),
+            err.kind
+        )
     }
 }
 

@@ -1,0 +1,247 @@
+//! The real binary's commands other than `run`: enqueue, status, list, migrate, config.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{TestDb, binary};
+
+/// Runs `journeyd` in the test database's directory with a clean `JOURNEYD_*` environment.
+fn journeyd(db: &TestDb, args: &[&str]) -> Output {
+    journeyd_with_input(db, args, None)
+}
+
+fn journeyd_with_input(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .current_dir(db.dir.path())
+        .env("JOURNEYD_DATABASE__URL", &db.url)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("JOURNEYD_") && name != "JOURNEYD_DATABASE__URL" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command.spawn().expect("start journeyd");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().expect("journeyd runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn row_count(db: &TestDb) -> i64 {
+    let pool = db.outside_pool().await;
+    sqlx::query_scalar("SELECT count(*) FROM journeys")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn enqueue_is_idempotent() {
+    let db = TestDb::new();
+    let first = journeyd(&db, &["enqueue", "PiIuACmx8Q8R7qPnAkLAqBAT", "second_id-2"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(
+        stdout(&first),
+        "enqueued 2 new journey(s); 0 already tracked\n"
+    );
+
+    let again = journeyd(&db, &["enqueue", "second_id-2", "third"]);
+    assert_eq!(
+        stdout(&again),
+        "enqueued 1 new journey(s); 1 already tracked\n"
+    );
+    assert_eq!(row_count(&db).await, 3);
+}
+
+#[tokio::test]
+async fn an_invalid_id_fails_the_whole_batch_and_stores_nothing() {
+    let db = TestDb::new();
+    let output = journeyd(&db, &["enqueue", "good-one", "bad id", "good-two"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("\"bad id\" contains whitespace")
+            && message.contains("nothing was enqueued"),
+        "{message}"
+    );
+    assert!(!db.path.exists(), "the database is not even created");
+
+    let long = "x".repeat(65);
+    for bad in ["", long.as_str(), "semi;colon"] {
+        let output = journeyd(&db, &["enqueue", "good-one", bad]);
+        assert_eq!(output.status.code(), Some(2), "{bad:?} accepted");
+    }
+    assert!(!db.path.exists());
+}
+
+#[tokio::test]
+async fn enqueue_reads_files_and_standard_input() {
+    let db = TestDb::new();
+    let file = db.dir.path().join("ids.txt");
+    std::fs::write(&file, "alpha-1\r\n\nbeta_2\ngamma 3\n").unwrap();
+    let output = journeyd(&db, &["enqueue", "--file", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("line 4 of"), "{message}");
+    assert!(message.contains("\"gamma 3\""), "{message}");
+
+    std::fs::write(&file, "alpha-1\r\n\nbeta_2\n").unwrap();
+    let output = journeyd(&db, &["enqueue", "-f", file.to_str().unwrap(), "delta"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "enqueued 3 new journey(s); 0 already tracked\n"
+    );
+
+    let output = journeyd_with_input(&db, &["enqueue", "--file", "-"], Some("epsilon\nalpha-1\n"));
+    assert_eq!(
+        stdout(&output),
+        "enqueued 1 new journey(s); 1 already tracked\n"
+    );
+    assert_eq!(row_count(&db).await, 4);
+}
+
+#[tokio::test]
+async fn status_and_list_show_what_is_stored() {
+    let db = TestDb::new();
+    assert!(
+        journeyd(&db, &["enqueue", "watched-1", "watched-2"])
+            .status
+            .success()
+    );
+    let pool = db.outside_pool().await;
+    sqlx::query(
+        "UPDATE journeys SET status = 'Completed', stopped_at = '2026-01-01T00:00:00.000Z', \
+         stop_reason = 'terminal', next_poll_at = NULL WHERE instance_id = 'watched-2'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
+         VALUES ('watched-2', NULL, 'Completed', '2026-01-01T00:00:00.000Z')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let status = journeyd(&db, &["status", "watched-2"]);
+    let text = stdout(&status);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(text.contains("status              Completed"), "{text}");
+    assert!(text.contains("(first seen) -> Completed"), "{text}");
+
+    let json = journeyd(&db, &["status", "watched-2", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["journey"]["stop_reason"], "terminal");
+    assert_eq!(value["transitions"][0]["to_status"], "Completed");
+
+    let unknown = journeyd(&db, &["status", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("\"nobody\" is not tracked"));
+
+    let active = stdout(&journeyd(&db, &["list", "--active"]));
+    assert!(
+        active.contains("watched-1") && !active.contains("watched-2"),
+        "{active}"
+    );
+    let stopped = stdout(&journeyd(&db, &["list", "--stopped"]));
+    assert!(
+        stopped.contains("watched-2") && !stopped.contains("watched-1"),
+        "{stopped}"
+    );
+    let by_status = stdout(&journeyd(&db, &["list", "--status", "COMPLETED", "--json"]));
+    assert_eq!(by_status.lines().count(), 1, "{by_status}");
+    assert!(by_status.contains("\"watched-2\""));
+}
+
+#[tokio::test]
+async fn config_shows_effective_settings_without_secrets() {
+    let db = TestDb::new();
+    std::fs::write(
+        db.dir.path().join("journeyd.toml"),
+        "[poll]\nconcurrency = 7\n[auth]\nclient_secret = \"very-secret-value\"\n",
+    )
+    .unwrap();
+    // --config works after the subcommand as well as before it.
+    for args in [
+        ["--config", "journeyd.toml", "config"],
+        ["config", "--config", "journeyd.toml"],
+    ] {
+        let output = journeyd(&db, &args);
+        let text = stdout(&output);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(text.contains("concurrency = 7"), "{text}");
+        assert!(text.contains("client_secret = \"[redacted]\""), "{text}");
+        assert!(!text.contains("very-secret-value"));
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_run_before_it_does_anything() {
+    let db = TestDb::new();
+    let output = Command::new(binary())
+        .arg("run")
+        .current_dir(db.dir.path())
+        .env("JOURNEYD_DATABASE__URL", &db.url)
+        .env("JOURNEYD_POLL__MULTIPLIER", "0.5")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("`poll.multiplier`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = Command::new(binary())
+        .arg("run")
+        .current_dir(db.dir.path())
+        .env("JOURNEYD_DATABASE__URL", &db.url)
+        .env("JOURNEYD_API__REGION", "eu")
+        .env("JOURNEYD_AUTH__CLIENT_SECRET", "top-secret")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("`auth.client_id`"), "{message}");
+    assert!(!message.contains("top-secret"));
+    assert!(!db.path.exists(), "nothing was created");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema() {
+    let db = TestDb::new();
+    let output = journeyd(&db, &["migrate"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(row_count(&db).await, 0);
+    let pool = db.outside_pool().await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}

@@ -1,0 +1,355 @@
+//! `journeyd run`, the real binary, against the simulated GBG GO served from this test process.
+//! These use real time, so they wait for outcomes (up to a generous deadline) and never assert
+//! on how long anything took.
+
+mod common;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{TestDb, binary, expected_path};
+use journeyd::clock::SystemClock;
+use journeyd::simulator::{Script, Simulator, SimulatorConfig};
+use serde_json::Value;
+use sqlx::SqlitePool;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `journeyd run` with a config file pointing at `sim`, its secrets from the
+    /// environment and a credential file.
+    fn start(db: &TestDb, sim: &Simulator, run: u32) -> Self {
+        let dir = db.dir.path();
+        let sim_config = sim.config();
+        std::fs::write(dir.join("password"), format!("{}\n", sim_config.password)).unwrap();
+        let config = format!(
+            r#"
+            [database]
+            url = "{db}"
+            [api]
+            base_url = "{base}"
+            request_timeout = "5s"
+            [auth]
+            token_url = "{token}"
+            grant = "password"
+            client_id = "{client_id}"
+            username = "{username}"
+            password_file = "password"
+            [poll]
+            initial_interval = "20ms"
+            max_interval = "80ms"
+            scan_interval = "100ms"
+            concurrency = 8
+            [retry]
+            initial_backoff = "20ms"
+            max_backoff = "100ms"
+            [log]
+            format = "json"
+            "#,
+            db = db.url,
+            base = sim.base_url(),
+            token = sim.token_url(),
+            client_id = sim_config.client_id,
+            username = sim_config.username,
+        );
+        std::fs::write(dir.join("journeyd.toml"), config).unwrap();
+        let log = dir.join(format!("run-{run}.log"));
+        let child = Command::new(binary())
+            .args(["run", "--config", "journeyd.toml"])
+            .current_dir(dir)
+            .env("JOURNEYD_AUTH__CLIENT_SECRET", &sim_config.client_secret)
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("start journeyd run");
+        Self { child, log }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    async fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "journeyd did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+
+    /// Every log line, each of which must be a JSON object.
+    fn events(&self) -> Vec<Value> {
+        self.log_text()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn simulator() -> Simulator {
+    Simulator::start(
+        SimulatorConfig {
+            token_lifetime: Duration::from_secs(2),
+            ..SimulatorConfig::default()
+        },
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap()
+}
+
+async fn count(pool: &SqlitePool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// Waits until `sql` (a count) reaches `target`.
+async fn wait_for_count(pool: &SqlitePool, sql: &'static str, target: i64) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let now = count(pool, sql).await;
+        if now >= target {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{sql}` stuck at {now}, waiting for {target}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const STOPPED: &str = "SELECT count(*) FROM journeys WHERE stopped_at IS NOT NULL";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeys_are_tracked_to_the_end_with_one_event_each() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    sim.add_journey(
+        "completes-1",
+        Script::polls(&[("InProgress", 2), ("Completed", 0)]),
+    );
+    sim.add_journey(
+        "fails-2",
+        Script::polls(&[("InProgress", 1), ("Paused", 2), ("Failed", 0)]),
+    );
+    sim.add_journey(
+        "inserted-by-sql-3",
+        Script::polls(&[("IN_PROGRESS", 1), ("COMPLETED", 0)]),
+    );
+    let enqueue = Command::new(binary())
+        .args(["enqueue", "completes-1", "fails-2"])
+        .env("JOURNEYD_DATABASE__URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(enqueue.status.success());
+
+    let mut daemon = Daemon::start(&db, &sim, 1);
+    let pool = db.outside_pool().await;
+    wait_for_count(&pool, STOPPED, 2).await;
+    sqlx::query("INSERT INTO journeys (instance_id) VALUES ('inserted-by-sql-3')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    wait_for_count(&pool, STOPPED, 3).await;
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait().await.code(), Some(0), "{}", daemon.log_text());
+
+    let events = daemon.events();
+    let named = |name: &str, id: &str| {
+        events
+            .iter()
+            .filter(|e| e["event"] == name && e["instance_id"] == id)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for id in ["completes-1", "inserted-by-sql-3"] {
+        let completed = named("journey_completed", id);
+        assert_eq!(completed.len(), 1, "{id}: {completed:?}");
+        let event = &completed[0];
+        assert_eq!(event["level"], "INFO");
+        for field in [
+            "status",
+            "created_time",
+            "completed_time",
+            "duration_seconds",
+            "polls",
+        ] {
+            assert!(!event[field].is_null(), "{field} missing in {event}");
+        }
+        assert!(named("journey_failed", id).is_empty());
+    }
+    let failed = named("journey_failed", "fails-2");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["level"], "WARN");
+    assert_eq!(failed[0]["status"], "Failed");
+    assert_eq!(failed[0]["polls"], 4);
+    assert!(named("journey_completed", "fails-2").is_empty());
+
+    let text = daemon.log_text();
+    let config = sim.config();
+    for secret in [
+        &config.client_secret,
+        &config.password,
+        &"sim-token".to_owned(),
+    ] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{secret} appears in the log"
+        );
+    }
+    assert!(sim.rejections().is_empty(), "{:?}", sim.rejections());
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM journeys WHERE lease_owner IS NOT NULL"
+        )
+        .await,
+        0,
+        "leases are released on shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_it_resumes_without_duplicate_transitions() {
+    const JOURNEYS: usize = 24;
+    let statuses = [
+        "InProgress",
+        "Paused",
+        "InProgress",
+        "Paused",
+        "InProgress",
+        "Paused",
+        "InProgress",
+        "Completed",
+    ];
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let ids: Vec<String> = (0..JOURNEYS).map(|n| format!("restart-{n:03}")).collect();
+    let script: Vec<(&str, u32)> = statuses.iter().map(|s| (*s, 3)).collect();
+    for id in &ids {
+        sim.add_journey(id, Script::polls(&script));
+    }
+    let mut enqueue = Command::new(binary());
+    enqueue
+        .arg("enqueue")
+        .args(&ids)
+        .env("JOURNEYD_DATABASE__URL", &db.url);
+    assert!(enqueue.output().unwrap().status.success());
+    let pool = db.outside_pool().await;
+
+    let total = (JOURNEYS * statuses.len()) as i64;
+    for (run, kill_at) in [(1, total / 4), (2, total / 2), (3, total * 3 / 4)] {
+        let mut daemon = Daemon::start(&db, &sim, run);
+        wait_for_count(&pool, "SELECT count(*) FROM journey_transitions", kill_at).await;
+        daemon.kill();
+    }
+    let mut last = Daemon::start(&db, &sim, 4);
+    wait_for_count(&pool, STOPPED, JOURNEYS as i64).await;
+    last.signal("TERM");
+    assert_eq!(last.wait().await.code(), Some(0));
+
+    for id in &ids {
+        let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
+            "SELECT from_status, to_status FROM journey_transitions \
+             WHERE instance_id = ?1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        // A status answered just before a kill may never be recorded (a restart can only see
+        // what GBG GO says next), but nothing may be recorded twice or out of order: the
+        // history is a chain, and a subsequence of the script.
+        let mut script = statuses.iter();
+        let mut previous = None;
+        for (from, to) in &transitions {
+            assert_eq!(from, &previous, "{id}: broken chain in {transitions:?}");
+            assert!(
+                script.any(|s| s == to),
+                "{id}: {to} out of order in {transitions:?}"
+            );
+            previous = Some(to.clone());
+        }
+        assert_eq!(previous.as_deref(), Some("Completed"), "{id}");
+    }
+    let lossless = exactly_scripted(&pool, &ids, &statuses).await;
+    assert!(lossless > 0, "at least some journeys saw every status");
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+/// How many journeys recorded exactly the scripted path.
+async fn exactly_scripted(pool: &SqlitePool, ids: &[String], statuses: &[&str]) -> usize {
+    let mut exact = 0;
+    for id in ids {
+        let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
+            "SELECT from_status, to_status FROM journey_transitions \
+             WHERE instance_id = ?1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        if transitions == expected_path(statuses) {
+            exact += 1;
+        }
+    }
+    exact
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_file_is_refused() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let first = Daemon::start(&db, &sim, 1);
+    // The first one holds the lock once it says its scheduler started.
+    let deadline = Instant::now() + DEADLINE;
+    while !first.log_text().contains("scheduler started") {
+        assert!(Instant::now() < deadline, "first daemon never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut second = Daemon::start(&db, &sim, 2);
+
+    assert_eq!(second.wait().await.code(), Some(1));
+    let message = second.log_text();
+    assert!(
+        message.contains("another `journeyd run` is already using"),
+        "{message}"
+    );
+}
