@@ -254,27 +254,35 @@ async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    writeln!(
-        out,
-        "{:<26} {:<12} {:>5} {:>6}  {:<26} {:<24}",
-        "INSTANCE_ID", "STATUS", "POLLS", "ERRORS", "NEXT_POLL / STOPPED", "ENQUEUED"
-    )?;
+    let header = [
+        "INSTANCE_ID",
+        "STATUS",
+        "POLLS",
+        "ERRORS",
+        "NEXT_POLL / STOPPED",
+        "ENQUEUED",
+    ]
+    .map(str::to_owned);
+    writeln!(out, "{}", table_line(&header))?;
     for row in &rows {
-        writeln!(
-            out,
-            "{:<26} {:<12} {:>5} {:>6}  {:<26} {:<24}",
-            row.instance_id,
-            row.status.as_deref().unwrap_or("-"),
-            row.polls,
-            row.error_count,
+        let cells = [
+            row.instance_id.clone(),
+            row.status.clone().unwrap_or_else(|| "-".into()),
+            row.polls.to_string(),
+            row.error_count.to_string(),
             polling_state(row),
-            row.enqueued_at
-        )?;
+            row.enqueued_at.clone(),
+        ];
+        writeln!(out, "{}", table_line(&cells))?;
     }
     if std::io::stdout().is_terminal() {
         writeln!(out, "({} shown, at most {})", rows.len(), args.limit)?;
     }
     Ok(())
+}
+
+fn table_line([id, status, polls, errors, polling, enqueued]: &[String; 6]) -> String {
+    format!("{id:<26} {status:<12} {polls:>5} {errors:>6}  {polling:<26} {enqueued}")
 }
 
 fn polling_state(row: &JourneyRow) -> String {

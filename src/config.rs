@@ -247,18 +247,23 @@ impl Config {
         let mut config: Config = figment.extract().map_err(|err| {
             ConfigError::Figment(err.into_iter().map(describe).collect::<Vec<_>>().join("; "))
         })?;
-        config.auth.client_secret = read_secret(
-            "auth.client_secret",
-            config.auth.client_secret.take(),
-            "auth.client_secret_file",
-            config.auth.client_secret_file.as_deref(),
-        )?;
-        config.auth.password = read_secret(
-            "auth.password",
-            config.auth.password.take(),
-            "auth.password_file",
-            config.auth.password_file.as_deref(),
-        )?;
+        let auth = &mut config.auth;
+        for (key, inline, file_key, file) in [
+            (
+                "auth.client_secret",
+                &mut auth.client_secret,
+                "auth.client_secret_file",
+                &auth.client_secret_file,
+            ),
+            (
+                "auth.password",
+                &mut auth.password,
+                "auth.password_file",
+                &auth.password_file,
+            ),
+        ] {
+            *inline = read_secret(key, inline.take(), file_key, file.as_deref())?;
+        }
         config.check()?;
         Ok(config)
     }

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use tracing::Level;
+
 use crate::clock::{Timestamp, format_timestamp};
 use crate::journey::{StopReason, is_completed};
 
@@ -92,29 +94,28 @@ impl JourneyEvent {
 
 impl Finished {
     fn emit(&self) {
-        let created_time = self.created_time.map(format_timestamp);
-        let completed_time = format_timestamp(self.completed_time);
-        // `tracing` fixes an event's level at the call site, hence two calls with the same fields.
+        // `tracing` needs an event's level as a constant, hence the macro over both levels.
+        macro_rules! finished {
+            ($level:expr, $event:literal, $message:literal) => {
+                tracing::event!(
+                    $level,
+                    event = $event,
+                    instance_id = %self.instance_id,
+                    status = %self.status,
+                    created_time = self.created_time.map(format_timestamp).as_deref(),
+                    completed_time = %format_timestamp(self.completed_time),
+                    duration_seconds = self.duration_seconds,
+                    polls = self.polls,
+                    $message
+                )
+            };
+        }
         if is_completed(&self.status) {
-            tracing::info!(
-                event = "journey_completed",
-                instance_id = %self.instance_id,
-                status = %self.status,
-                created_time = created_time.as_deref(),
-                completed_time = %completed_time,
-                duration_seconds = self.duration_seconds,
-                polls = self.polls,
-                "journey completed"
-            );
+            finished!(Level::INFO, "journey_completed", "journey completed");
         } else {
-            tracing::warn!(
-                event = "journey_failed",
-                instance_id = %self.instance_id,
-                status = %self.status,
-                created_time = created_time.as_deref(),
-                completed_time = %completed_time,
-                duration_seconds = self.duration_seconds,
-                polls = self.polls,
+            finished!(
+                Level::WARN,
+                "journey_failed",
                 "journey ended without completing"
             );
         }

@@ -201,19 +201,23 @@ mod tests {
         })
     }
 
+    fn observed_parts(decision: &Decision) -> (&Option<Transition>, i64, Option<&str>) {
+        match &decision.update.outcome {
+            UpdateOutcome::Observed {
+                transition,
+                unchanged_polls,
+                data,
+                ..
+            } => (transition, *unchanged_polls, data.as_deref()),
+            other => panic!("expected an observation, got {other:?}"),
+        }
+    }
+
     #[test]
     fn first_observation_is_a_transition_from_nothing() {
         let now = at("2026-01-01T00:00:10Z");
         let decision = policy().decide(&journey(None), observed("InProgress"), now);
-        let UpdateOutcome::Observed {
-            transition,
-            unchanged_polls,
-            data,
-            ..
-        } = &decision.update.outcome
-        else {
-            panic!("expected an observation")
-        };
+        let (transition, unchanged_polls, data) = observed_parts(&decision);
         assert_eq!(
             transition,
             &Some(Transition {
@@ -221,8 +225,8 @@ mod tests {
                 to: "InProgress".into()
             })
         );
-        assert_eq!(*unchanged_polls, 0);
-        assert_eq!(data.as_deref(), Some(r#"{"k":1}"#));
+        assert_eq!(unchanged_polls, 0);
+        assert_eq!(data, Some(r#"{"k":1}"#));
         assert_eq!(
             decision.update.next_poll_at,
             Some(at("2026-01-01T00:00:15Z"))
@@ -235,21 +239,13 @@ mod tests {
     fn unchanged_status_grows_the_gap_and_keeps_data() {
         let now = at("2026-01-01T00:01:00Z");
         let decision = policy().decide(&journey(Some("IN_PROGRESS")), observed("InProgress"), now);
-        let UpdateOutcome::Observed {
-            transition,
-            unchanged_polls,
-            data,
-            ..
-        } = &decision.update.outcome
-        else {
-            panic!("expected an observation")
-        };
+        let (transition, unchanged_polls, data) = observed_parts(&decision);
         assert_eq!(
             transition, &None,
             "spelling differences are not transitions"
         );
-        assert_eq!(*unchanged_polls, 3);
-        assert_eq!(data, &None);
+        assert_eq!(unchanged_polls, 3);
+        assert_eq!(data, None);
         // 5 s × 2³ = 40 s
         assert_eq!(
             decision.update.next_poll_at,

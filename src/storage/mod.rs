@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
-use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney};
+use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, Transition, UpdateOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -96,6 +96,107 @@ pub struct Enqueued {
     pub added: u64,
     pub already_tracked: u64,
 }
+
+/// The column values one [`JourneyUpdate`] writes, flattened for binding. Columns a poll does
+/// not touch are `None` and keep their value (`COALESCE`/`CASE` in the statement).
+struct RowWrite<'a> {
+    instance_id: &'a str,
+    expected_polls: i64,
+    polled_at: Timestamp,
+    next_poll_at: Option<Timestamp>,
+    stopped_at: Option<Timestamp>,
+    stop_reason: Option<&'static str>,
+    /// The observed status; `None` when the poll failed.
+    status: Option<&'a str>,
+    created_time: Option<Timestamp>,
+    completed_time: Option<Timestamp>,
+    unchanged_polls: Option<i64>,
+    transition: Option<&'a Transition>,
+    data: Option<&'a str>,
+    consecutive_errors: i64,
+    /// The failure; `None` when the poll observed a status.
+    error: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
+    fn from(update: &'a JourneyUpdate) -> Self {
+        let common = RowWrite {
+            instance_id: &update.instance_id,
+            expected_polls: update.expected_polls,
+            polled_at: update.polled_at,
+            next_poll_at: update.next_poll_at,
+            stopped_at: update.stop.map(|_| update.polled_at),
+            stop_reason: update.stop.map(|reason| reason.as_str()),
+            status: None,
+            created_time: None,
+            completed_time: None,
+            unchanged_polls: None,
+            transition: None,
+            data: None,
+            consecutive_errors: 0,
+            error: None,
+            request_id: None,
+        };
+        match &update.outcome {
+            UpdateOutcome::Observed {
+                status,
+                created_time,
+                completed_time,
+                unchanged_polls,
+                transition,
+                data,
+            } => RowWrite {
+                status: Some(status),
+                created_time: *created_time,
+                completed_time: *completed_time,
+                unchanged_polls: Some(*unchanged_polls),
+                transition: transition.as_ref(),
+                data: data.as_deref(),
+                ..common
+            },
+            UpdateOutcome::Failed {
+                error,
+                request_id,
+                consecutive_errors,
+            } => RowWrite {
+                consecutive_errors: *consecutive_errors,
+                error: Some(error),
+                request_id: request_id.as_deref(),
+                ..common
+            },
+        }
+    }
+}
+
+/// Writes one poll's result; both backends bind [`RowWrite`] to it in the numbered order.
+/// Guarded by the lease and the poll count, so a result is written once or not at all.
+const RECORD_POLL: &str = "\
+    UPDATE journeys SET \
+        status = COALESCE($3, status), \
+        created_time = COALESCE($4, created_time), \
+        completed_time = CASE WHEN $3 IS NULL THEN completed_time ELSE $5 END, \
+        unchanged_polls = COALESCE($6, unchanged_polls), \
+        status_changed_at = CASE WHEN $7 THEN $8 ELSE status_changed_at END, \
+        data = CASE WHEN $7 THEN $9 ELSE data END, \
+        consecutive_errors = $10, \
+        error_count = error_count + CASE WHEN $11 IS NULL THEN 0 ELSE 1 END, \
+        last_error = COALESCE($11, last_error), \
+        last_error_at = CASE WHEN $11 IS NULL THEN last_error_at ELSE $8 END, \
+        last_request_id = CASE WHEN $11 IS NULL THEN last_request_id ELSE $12 END, \
+        polls = polls + 1, \
+        last_polled_at = $8, \
+        next_poll_at = $13, \
+        stopped_at = $14, \
+        stop_reason = $15, \
+        lease_owner = NULL, \
+        lease_expires_at = NULL \
+    WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
+
+/// Adds the transition a written poll observed.
+const INSERT_TRANSITION: &str = "\
+    INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
+    VALUES ($1, $2, $3, $4)";
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -17,9 +17,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{Claim, Enqueued, JourneyRow, ListFilter, Store, StoreError, TransitionRow};
+use super::{
+    Claim, Enqueued, INSERT_TRANSITION, JourneyRow, ListFilter, RECORD_POLL, RowWrite, Store,
+    StoreError, TransitionRow,
+};
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
-use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, UpdateOutcome, status_key};
+use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -241,92 +244,38 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut applied = Vec::with_capacity(updates.len());
         for update in updates {
-            let polled_at = format_timestamp(update.polled_at);
-            let next_poll_at = optional_timestamp(update.next_poll_at);
-            let stopped_at = update.stop.map(|_| polled_at.clone());
-            let stop_reason = update.stop.map(|reason| reason.as_str());
-            let written = match &update.outcome {
-                UpdateOutcome::Observed {
-                    status,
-                    created_time,
-                    completed_time,
-                    unchanged_polls,
-                    transition,
-                    data,
-                } => {
-                    let written = sqlx::query(
-                        "UPDATE journeys SET \
-                             status = ?3, created_time = ?4, completed_time = ?5, \
-                             unchanged_polls = ?6, \
-                             status_changed_at = CASE WHEN ?7 THEN ?8 ELSE status_changed_at END, \
-                             data = CASE WHEN ?7 THEN ?9 ELSE data END, \
-                             consecutive_errors = 0, polls = polls + 1, last_polled_at = ?8, \
-                             next_poll_at = ?10, stopped_at = ?11, stop_reason = ?12, \
-                             lease_owner = NULL, lease_expires_at = NULL \
-                         WHERE instance_id = ?1 AND lease_owner = ?2 AND polls = ?13",
-                    )
-                    .bind(&update.instance_id)
-                    .bind(owner)
-                    .bind(status)
-                    .bind(optional_timestamp(*created_time))
-                    .bind(optional_timestamp(*completed_time))
-                    .bind(unchanged_polls)
-                    .bind(transition.is_some())
+            let write = RowWrite::from(update);
+            let polled_at = format_timestamp(write.polled_at);
+            let written = sqlx::query(RECORD_POLL)
+                .bind(write.instance_id)
+                .bind(owner)
+                .bind(write.status)
+                .bind(optional_timestamp(write.created_time))
+                .bind(optional_timestamp(write.completed_time))
+                .bind(write.unchanged_polls)
+                .bind(write.transition.is_some())
+                .bind(&polled_at)
+                .bind(write.data)
+                .bind(write.consecutive_errors)
+                .bind(write.error)
+                .bind(write.request_id)
+                .bind(optional_timestamp(write.next_poll_at))
+                .bind(optional_timestamp(write.stopped_at))
+                .bind(write.stop_reason)
+                .bind(write.expected_polls)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if let (true, Some(transition)) = (written, write.transition) {
+                sqlx::query(INSERT_TRANSITION)
+                    .bind(write.instance_id)
+                    .bind(&transition.from)
+                    .bind(&transition.to)
                     .bind(&polled_at)
-                    .bind(data)
-                    .bind(&next_poll_at)
-                    .bind(&stopped_at)
-                    .bind(stop_reason)
-                    .bind(update.expected_polls)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                    if let (true, Some(transition)) = (written, transition) {
-                        sqlx::query(
-                            "INSERT INTO journey_transitions \
-                                 (instance_id, from_status, to_status, observed_at) \
-                             VALUES (?1, ?2, ?3, ?4)",
-                        )
-                        .bind(&update.instance_id)
-                        .bind(&transition.from)
-                        .bind(&transition.to)
-                        .bind(&polled_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    written
-                }
-                UpdateOutcome::Failed {
-                    error,
-                    request_id,
-                    consecutive_errors,
-                } => {
-                    sqlx::query(
-                        "UPDATE journeys SET \
-                             consecutive_errors = ?3, error_count = error_count + 1, \
-                             last_error = ?4, last_error_at = ?5, last_request_id = ?6, \
-                             polls = polls + 1, last_polled_at = ?5, \
-                             next_poll_at = ?7, stopped_at = ?8, stop_reason = ?9, \
-                             lease_owner = NULL, lease_expires_at = NULL \
-                         WHERE instance_id = ?1 AND lease_owner = ?2 AND polls = ?10",
-                    )
-                    .bind(&update.instance_id)
-                    .bind(owner)
-                    .bind(consecutive_errors)
-                    .bind(error)
-                    .bind(&polled_at)
-                    .bind(request_id)
-                    .bind(&next_poll_at)
-                    .bind(&stopped_at)
-                    .bind(stop_reason)
-                    .bind(update.expected_polls)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }
-            };
+                    .await?;
+            }
             applied.push(written);
         }
         tx.commit().await?;
