@@ -215,3 +215,13 @@ fn secrets_can_come_from_files_and_are_never_shown() {
         Ok(())
     });
 }
+
+#[test]
+fn the_commented_example_is_valid_and_matches_the_defaults() {
+    Jail::expect_with(|_| {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/journeyd.toml");
+        let config = Config::load(Some(&example)).unwrap();
+        assert_eq!(config, Config::default());
+        Ok(())
+    });
+}
