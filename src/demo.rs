@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock, parse_timestamp};
-use crate::config::Config;
+use crate::config::{Config, Grant};
 use crate::journey::InstanceId;
 use crate::simulator::{Fault, Script, Simulator, SimulatorConfig};
 use crate::storage::{self, JourneyRow, ListFilter, Store, StoreError};
@@ -174,7 +174,7 @@ pub async fn run(
             clock.clone(),
             shutdown.clone(),
         );
-        let settings = simulator.daemon_settings();
+        let settings = simulator.daemon_settings(Grant::Password);
         tokio::spawn(
             async move { crate::daemon::run(&config, &settings, store, clock, shutdown).await },
         )

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock, Timestamp, format_timestamp};
-use crate::config::{Credentials, DaemonSettings};
+use crate::config::{Credentials, DaemonSettings, Grant};
 use crate::journey::status_key;
 use crate::secret::Secret;
 
@@ -190,18 +190,26 @@ impl Simulator {
         format!("http://{}{TOKEN_PATH}", self.addr)
     }
 
-    /// Settings that point journeyd at this simulator with the password grant.
-    pub fn daemon_settings(&self) -> DaemonSettings {
+    /// Settings that point journeyd at this simulator, logging in with `grant`.
+    pub fn daemon_settings(&self, grant: Grant) -> DaemonSettings {
         let config = &self.state.config;
-        DaemonSettings {
-            base_url: self.base_url().parse().expect("valid URL"),
-            token_url: self.token_url().parse().expect("valid URL"),
-            credentials: Credentials::Password {
+        let credentials = match grant {
+            Grant::Password => Credentials::Password {
                 client_id: config.client_id.clone(),
                 client_secret: Secret::new(&config.client_secret),
                 username: config.username.clone(),
                 password: Secret::new(&config.password),
             },
+            Grant::ClientCredentials => Credentials::ClientCredentials {
+                client_id: config.client_id.clone(),
+                client_secret: Secret::new(&config.client_secret),
+                scope: config.scope.clone(),
+            },
+        };
+        DaemonSettings {
+            base_url: self.base_url().parse().expect("valid URL"),
+            token_url: self.token_url().parse().expect("valid URL"),
+            credentials,
         }
     }
 

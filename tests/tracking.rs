@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Harness, expected_path, gaps, path};
 use journeyd::clock::{Clock, parse_timestamp};
+use journeyd::config::{Credentials, Grant};
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
 
 const ID: &str = "PiIuACmx8Q8R7qPnAkLAqBAT";
@@ -277,4 +278,44 @@ async fn leases_left_by_a_dead_daemon_are_freed_when_the_next_one_starts() {
         path(&h.transitions(ID).await),
         expected_path(&["InProgress", "Completed"])
     );
+}
+
+#[tokio::test]
+async fn the_client_credentials_grant_works_and_refused_credentials_are_recorded() {
+    let h = Harness::logging_in(
+        |_| {},
+        SimulatorConfig::default(),
+        |sim| sim.daemon_settings(Grant::ClientCredentials),
+    )
+    .await;
+    h.sim.add_journey(ID, Script::polls(&[("InProgress", 0)]));
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    assert_eq!(h.row(ID).await.status.as_deref(), Some("InProgress"));
+
+    let refused = Harness::logging_in(
+        |_| {},
+        SimulatorConfig::default(),
+        |sim| {
+            let mut settings = sim.daemon_settings(Grant::ClientCredentials);
+            if let Credentials::ClientCredentials { scope, .. } = &mut settings.credentials {
+                *scope = "not-the-scope".into();
+            }
+            settings
+        },
+    )
+    .await;
+    refused
+        .sim
+        .add_journey(ID, Script::polls(&[("InProgress", 0)]));
+    refused.enqueue(&[ID]).await;
+    refused.poll().await;
+    let row = refused.row(ID).await;
+    assert_eq!(row.status, None);
+    let error = row.last_error.unwrap();
+    assert!(
+        error.starts_with("token endpoint refused the credentials (HTTP 400, invalid_grant)"),
+        "{error}"
+    );
+    assert!(!error.contains(&refused.sim.config().client_secret));
 }

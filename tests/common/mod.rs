@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use journeyd::clock::{Clock, ManualClock, Timestamp, parse_timestamp};
-use journeyd::config::Config;
+use journeyd::config::{Config, DaemonSettings, Grant};
 use journeyd::journey::InstanceId;
 use journeyd::scheduler::Scheduler;
 use journeyd::simulator::{Simulator, SimulatorConfig};
@@ -73,6 +73,18 @@ impl Harness {
     }
 
     pub async fn with(adjust: impl FnOnce(&mut Config), sim_config: SimulatorConfig) -> Self {
+        Self::logging_in(adjust, sim_config, |sim| {
+            sim.daemon_settings(Grant::Password)
+        })
+        .await
+    }
+
+    /// A harness whose daemon logs in with the settings `login` makes for the simulator.
+    pub async fn logging_in(
+        adjust: impl FnOnce(&mut Config),
+        sim_config: SimulatorConfig,
+        login: impl FnOnce(&Simulator) -> DaemonSettings,
+    ) -> Self {
         let db = TestDb::new();
         let mut config = exact_config(&db.url);
         adjust(&mut config);
@@ -83,13 +95,9 @@ impl Harness {
             .expect("start simulator");
         let store = storage::open(&db.url).await.expect("open store");
         store.migrate().await.expect("migrate");
-        let scheduler = journeyd::daemon::scheduler(
-            &config,
-            &sim.daemon_settings(),
-            store.clone(),
-            shared_clock,
-        )
-        .expect("build scheduler");
+        let scheduler =
+            journeyd::daemon::scheduler(&config, &login(&sim), store.clone(), shared_clock)
+                .expect("build scheduler");
         Self {
             db,
             clock,
