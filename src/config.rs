@@ -52,6 +52,7 @@ pub struct Config {
     pub poll: PollConfig,
     pub retry: RetryConfig,
     pub lease: LeaseConfig,
+    pub shutdown: ShutdownConfig,
     pub log: LogConfig,
 }
 
@@ -59,6 +60,9 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
+    /// How often the daemon does database housekeeping (SQLite: a WAL checkpoint).
+    #[serde(with = "humantime_serde")]
+    pub maintenance_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +91,18 @@ pub struct ApiConfig {
     pub base_url: Option<String>,
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Requests per second at most, token bucket with a burst of one second's worth.
+    pub max_requests_per_second: f64,
+    /// After a 429 or an outage, how long the rate takes to climb back from its floor to
+    /// `max_requests_per_second`.
+    #[serde(with = "humantime_serde")]
+    pub recovery_period: Duration,
+    /// While GBG GO is down, the first gap between probes; it doubles after each failed probe...
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// ...up to this.
+    #[serde(with = "humantime_serde")]
+    pub max_probe_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +139,11 @@ pub struct PollConfig {
     #[serde(with = "humantime_serde")]
     pub scan_interval: Duration,
     pub terminal_statuses: Vec<String>,
+    /// Stop polling a journey after this many 404 answers in a row.
+    pub not_found_after: u32,
+    /// Stop polling journeys enqueued longer ago than this.
+    #[serde(with = "humantime_serde")]
+    pub give_up_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +161,14 @@ pub struct RetryConfig {
 pub struct LeaseConfig {
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// After SIGTERM, how long polls in flight may take to finish before they are abandoned.
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,11 +192,16 @@ impl Default for Config {
         Self {
             database: DatabaseConfig {
                 url: "sqlite:journeyd.db".into(),
+                maintenance_interval: Duration::from_secs(30),
             },
             api: ApiConfig {
                 region: None,
                 base_url: None,
                 request_timeout: Duration::from_secs(10),
+                max_requests_per_second: 20.0,
+                recovery_period: Duration::from_secs(60),
+                probe_interval: Duration::from_secs(5),
+                max_probe_interval: Duration::from_secs(60),
             },
             auth: AuthConfig {
                 token_url: GBG_TOKEN_URL.into(),
@@ -188,6 +222,8 @@ impl Default for Config {
                 concurrency: 16,
                 scan_interval: Duration::from_secs(1),
                 terminal_statuses: vec!["Completed".into(), "Failed".into(), "Error".into()],
+                not_found_after: 3,
+                give_up_after: Duration::from_secs(30 * 86_400),
             },
             retry: RetryConfig {
                 initial_backoff: Duration::from_secs(2),
@@ -196,6 +232,9 @@ impl Default for Config {
             },
             lease: LeaseConfig {
                 ttl: Duration::from_secs(60),
+            },
+            shutdown: ShutdownConfig {
+                grace_period: Duration::from_secs(10),
             },
             log: LogConfig {
                 format: None,
@@ -279,6 +318,15 @@ impl Config {
             ("retry.initial_backoff", self.retry.initial_backoff),
             ("retry.max_backoff", self.retry.max_backoff),
             ("lease.ttl", self.lease.ttl),
+            ("api.recovery_period", self.api.recovery_period),
+            ("api.probe_interval", self.api.probe_interval),
+            ("api.max_probe_interval", self.api.max_probe_interval),
+            ("poll.give_up_after", self.poll.give_up_after),
+            ("shutdown.grace_period", self.shutdown.grace_period),
+            (
+                "database.maintenance_interval",
+                self.database.maintenance_interval,
+            ),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -320,6 +368,25 @@ impl Config {
         if self.poll.concurrency == 0 {
             return Err(invalid("poll.concurrency", "must be at least 1"));
         }
+        if self.poll.not_found_after == 0 {
+            return Err(invalid("poll.not_found_after", "must be at least 1"));
+        }
+        if !(self.api.max_requests_per_second > 0.0 && self.api.max_requests_per_second.is_finite())
+        {
+            return Err(invalid(
+                "api.max_requests_per_second",
+                format!(
+                    "must be a positive number, not {}",
+                    self.api.max_requests_per_second
+                ),
+            ));
+        }
+        if self.api.max_probe_interval < self.api.probe_interval {
+            return Err(invalid(
+                "api.max_probe_interval",
+                "must be at least `api.probe_interval`",
+            ));
+        }
         if self
             .poll
             .terminal_statuses
@@ -355,6 +422,8 @@ impl Config {
                 jitter: self.retry.jitter,
             },
             terminal: TerminalStatuses::new(&self.poll.terminal_statuses),
+            not_found_after: i64::from(self.poll.not_found_after),
+            give_up_after: self.poll.give_up_after,
         }
     }
 

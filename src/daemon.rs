@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiError, GbgClient};
 use crate::clock::Clock;
 use crate::config::{Config, DaemonSettings};
+use crate::flow::FlowSettings;
 use crate::scheduler::{Scheduler, SchedulerError, SchedulerSettings, lease_owner_name};
 use crate::storage::Store;
 
@@ -36,7 +37,15 @@ pub fn scheduler(
             concurrency: config.poll.concurrency,
             scan_interval: config.poll.scan_interval,
             lease_ttl: config.lease.ttl,
+            grace_period: config.shutdown.grace_period,
+            maintenance_interval: config.database.maintenance_interval,
             owner: lease_owner_name(),
+            flow: FlowSettings {
+                max_rate: config.api.max_requests_per_second,
+                recovery_period: config.api.recovery_period,
+                probe_interval: config.api.probe_interval,
+                max_probe_interval: config.api.max_probe_interval,
+            },
         },
     ))
 }

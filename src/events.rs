@@ -10,7 +10,8 @@ use std::time::Duration;
 use tracing::Level;
 
 use crate::clock::{Timestamp, format_timestamp};
-use crate::journey::{StopReason, is_completed};
+use crate::flow::DownCause;
+use crate::journey::{FailureClass, StopReason, is_completed};
 
 /// A journey reached a terminal status.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,7 @@ pub enum JourneyEvent {
     Finished(Finished),
     PollFailed {
         instance_id: String,
+        class: FailureClass,
         error: String,
         request_id: Option<String>,
         consecutive_errors: i64,
@@ -43,6 +45,13 @@ pub enum JourneyEvent {
         instance_id: String,
         reason: StopReason,
         detail: String,
+    },
+    /// Polling gave up: the journey was enqueued longer than `poll.give_up_after` ago.
+    Expired {
+        instance_id: String,
+        status: Option<String>,
+        enqueued_at: Timestamp,
+        polls: i64,
     },
 }
 
@@ -64,6 +73,7 @@ impl JourneyEvent {
             Self::Finished(finished) => finished.emit(),
             Self::PollFailed {
                 instance_id,
+                class,
                 error,
                 request_id,
                 consecutive_errors,
@@ -71,6 +81,7 @@ impl JourneyEvent {
             } => tracing::warn!(
                 event = "journey_poll_failed",
                 instance_id = %instance_id,
+                class = %class,
                 error = %error,
                 request_id = request_id.as_deref(),
                 consecutive_errors,
@@ -87,6 +98,19 @@ impl JourneyEvent {
                 reason = %reason,
                 detail = %detail,
                 "stopped polling journey"
+            ),
+            Self::Expired {
+                instance_id,
+                status,
+                enqueued_at,
+                polls,
+            } => tracing::warn!(
+                event = "journey_expired",
+                instance_id = %instance_id,
+                status = status.as_deref(),
+                enqueued_at = %format_timestamp(*enqueued_at),
+                polls,
+                "gave up on a journey that did not end in time"
             ),
         }
     }
@@ -118,6 +142,65 @@ impl Finished {
                 "journey_failed",
                 "journey ended without completing"
             );
+        }
+    }
+}
+
+/// What journeyd's flow control has to say about GBG GO as a whole.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlowEvent {
+    /// Most recent requests failed: only probes are sent until one is answered.
+    OutageStarted { failures: usize, of: usize },
+    /// A probe failed; the next one is further away.
+    ProbeFailed {
+        cause: DownCause,
+        next_probe_in: Duration,
+    },
+    /// GBG GO answers again; the rate climbs back from its floor.
+    Recovered {
+        cause: DownCause,
+        down_for: Duration,
+    },
+    /// A 429: the overall rate was cut to this many requests per second.
+    RateLimited { rate: f64 },
+    /// GBG GO refuses journeyd's credentials; polling is paused until a probe gets through.
+    AccessDenied,
+}
+
+impl FlowEvent {
+    pub fn emit(&self) {
+        match self {
+            Self::OutageStarted { failures, of } => tracing::error!(
+                event = "api_outage_started",
+                failures,
+                of,
+                "GBG GO looks unavailable; pausing polls and probing"
+            ),
+            Self::ProbeFailed {
+                cause,
+                next_probe_in,
+            } => tracing::warn!(
+                event = "api_probe_failed",
+                cause = cause.as_str(),
+                next_probe_in_seconds = next_probe_in.as_secs_f64(),
+                "GBG GO still unavailable"
+            ),
+            Self::Recovered { cause, down_for } => tracing::info!(
+                event = "api_recovered",
+                cause = cause.as_str(),
+                down_seconds = down_for.as_secs_f64(),
+                "GBG GO answers again; ramping the request rate back up"
+            ),
+            Self::RateLimited { rate } => tracing::warn!(
+                event = "api_rate_limited",
+                requests_per_second = rate,
+                "GBG GO answered 429; slowing down"
+            ),
+            Self::AccessDenied => tracing::error!(
+                event = "api_access_denied",
+                "GBG GO denies access (403, refused credentials or token); check the API \
+                 client's credentials and roles; polling is paused and retried every minute"
+            ),
         }
     }
 }

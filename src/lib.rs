@@ -6,7 +6,8 @@
 //! - [`storage`]: the database behind one [`storage::Store`] interface;
 //! - [`journey`]: the domain types; [`policy`]: the pure decisions (what a poll's result means,
 //!   when to poll next);
-//! - [`scheduler`]: claims due journeys, polls them, records results; [`daemon`] wires it up;
+//! - [`scheduler`]: claims due journeys, polls them, records results; [`flow`]: how many
+//!   requests may start now (rate budget, 429 slowdown, outage probing); [`daemon`] wires it up;
 //! - [`events`], [`telemetry`]: the structured log; [`shutdown`]: signal handling;
 //! - [`simulator`], [`demo`]: a simulated GBG GO and the demo that runs the daemon against it.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod events;
+pub mod flow;
 pub mod journey;
 pub mod policy;
 pub mod scheduler;

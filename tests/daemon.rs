@@ -37,6 +37,7 @@ impl Daemon {
             [api]
             base_url = "{base}"
             request_timeout = "5s"
+            max_requests_per_second = 1000.0
             [auth]
             token_url = "{token}"
             grant = "password"

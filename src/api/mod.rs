@@ -10,12 +10,12 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Response, StatusCode, Url};
+use reqwest::{Response, StatusCode, Url, header};
 use serde::Deserialize;
 
-use crate::clock::Clock;
+use crate::clock::{self, Clock, Timestamp};
 use crate::config::DaemonSettings;
-use crate::journey::{InstanceId, Observation, PollFailure};
+use crate::journey::{FailureClass, InstanceId, Observation, PollFailure};
 
 /// The header GBG GO puts on every answer; its support asks for it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -28,6 +28,8 @@ pub enum ApiError {
     Timeout,
     #[error("connection failed: {0}")]
     Connect(String),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     #[error("request failed: {0}")]
     Transport(String),
     #[error("HTTP {status}{message}")]
@@ -35,6 +37,7 @@ pub enum ApiError {
         status: u16,
         message: String,
         request_id: Option<String>,
+        retry_after: Option<Duration>,
     },
     #[error("HTTP 401 twice: GBG GO refused a freshly issued token")]
     Unauthorized { request_id: Option<String> },
@@ -60,9 +63,32 @@ impl ApiError {
         }
     }
 
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Self::Timeout => FailureClass::Timeout,
+            Self::Connect(_) => FailureClass::Connect,
+            Self::Tls(_) => FailureClass::Tls,
+            Self::Transport(_) => FailureClass::Transport,
+            Self::Http { status, .. } => match *status {
+                429 => FailureClass::RateLimited,
+                403 => FailureClass::Forbidden,
+                404 => FailureClass::NotFound,
+                400 | 422 => FailureClass::Rejected,
+                500.. => FailureClass::ServerError,
+                _ => FailureClass::ClientError,
+            },
+            Self::Unauthorized { .. } => FailureClass::Unauthorized,
+            Self::Malformed { .. } => FailureClass::Malformed,
+            Self::Auth(AuthError::Rejected { .. }) => FailureClass::TokenRejected,
+            Self::Auth(_) => FailureClass::TokenUnavailable,
+        }
+    }
+
     fn from_transport(err: reqwest::Error) -> Self {
         if err.is_timeout() {
             Self::Timeout
+        } else if is_tls_failure(&err) {
+            Self::Tls(describe_transport_error(err))
         } else if err.is_connect() {
             Self::Connect(describe_transport_error(err))
         } else {
@@ -78,9 +104,15 @@ impl From<ApiError> for PollFailure {
             Some(id) => format!("{err} (X-Request-ID {id})"),
             None => err.to_string(),
         };
+        let retry_after = match &err {
+            ApiError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        };
         PollFailure {
+            class: err.class(),
             message,
             request_id,
+            retry_after,
         }
     }
 }
@@ -97,6 +129,7 @@ pub struct GbgClient {
     http: reqwest::Client,
     state_url: Url,
     tokens: TokenSource,
+    clock: Arc<dyn Clock>,
 }
 
 impl GbgClient {
@@ -121,12 +154,13 @@ impl GbgClient {
             http.clone(),
             settings.token_url.clone(),
             settings.credentials.clone(),
-            clock,
+            clock.clone(),
         );
         Ok(Self {
             http,
             state_url,
             tokens,
+            clock,
         })
     }
 
@@ -158,6 +192,14 @@ impl GbgClient {
             .map_err(ApiError::from_transport)?;
         let status = response.status();
         let request_id = request_id(&response);
+        let retry_after = match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| parse_retry_after(value, self.clock.now())),
+            _ => None,
+        };
         let body = response.bytes().await.map_err(ApiError::from_transport)?;
         match status {
             StatusCode::OK => {
@@ -168,9 +210,40 @@ impl GbgClient {
                 status: status.as_u16(),
                 message: error_message(&body),
                 request_id,
+                retry_after,
             }),
         }
     }
+}
+
+/// `Retry-After` as a delay from `now`: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at: Timestamp = httpdate::parse_http_date(value).ok()?.into();
+    Some(clock::duration_between(now, at))
+}
+
+/// Whether a transport error comes from the TLS layer. rustls's error sits inside an
+/// `io::Error`, whose `source()` skips it, hence the look inside each `io::Error`.
+fn is_tls_failure(err: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// `": <message>"` from a v1 error body, or nothing.
@@ -205,4 +278,55 @@ pub(crate) fn describe_transport_error(err: reqwest::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::parse_timestamp;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = parse_timestamp("2015-10-21T07:28:00Z").unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:29:30 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn statuses_map_to_failure_classes() {
+        let http = |status| ApiError::Http {
+            status,
+            message: String::new(),
+            request_id: None,
+            retry_after: None,
+        };
+        let classes: Vec<_> = [429, 403, 404, 400, 422, 405, 500, 503]
+            .map(|status| http(status).class())
+            .into();
+        assert_eq!(
+            classes,
+            [
+                FailureClass::RateLimited,
+                FailureClass::Forbidden,
+                FailureClass::NotFound,
+                FailureClass::Rejected,
+                FailureClass::Rejected,
+                FailureClass::ClientError,
+                FailureClass::ServerError,
+                FailureClass::ServerError,
+            ]
+        );
+    }
 }

@@ -8,6 +8,7 @@ pub use instance_id::{InstanceId, InvalidInstanceId, MAX_LEN as MAX_INSTANCE_ID_
 pub use status::{TerminalStatuses, is_completed, same_status, status_key};
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -29,6 +30,8 @@ pub struct TrackedJourney {
     pub unchanged_polls: i64,
     /// Failed polls in a row.
     pub consecutive_errors: i64,
+    /// Answers in a row that were 404 Not Found.
+    pub consecutive_not_found: i64,
 }
 
 /// What a successful poll learned.
@@ -41,12 +44,77 @@ pub struct Observation {
     pub data: Option<String>,
 }
 
+/// What kind of failure a poll met. Each class has its own handling (see the policy and the
+/// flow control) and is stored in `last_error_class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// No answer within `api.request_timeout`.
+    Timeout,
+    /// The connection could not be made (refused, unreachable, DNS).
+    Connect,
+    /// The TLS handshake failed.
+    Tls,
+    /// The connection broke while the request was under way (reset, closed).
+    Transport,
+    /// 5xx, including 503.
+    ServerError,
+    /// 429 Too Many Requests.
+    RateLimited,
+    /// 401 again after a fresh token.
+    Unauthorized,
+    /// 403: the credentials lack a role.
+    Forbidden,
+    /// 404: GBG GO does not know the instance.
+    NotFound,
+    /// 400 or 422: GBG GO refuses the request for this instance.
+    Rejected,
+    /// Another 4xx status.
+    ClientError,
+    /// A 200 whose body breaks the spec.
+    Malformed,
+    /// The token endpoint is down or unreachable.
+    TokenUnavailable,
+    /// The token endpoint refuses the credentials.
+    TokenRejected,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Transport => "transport",
+            Self::ServerError => "server_error",
+            Self::RateLimited => "rate_limited",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Rejected => "rejected",
+            Self::ClientError => "client_error",
+            Self::Malformed => "malformed",
+            Self::TokenUnavailable => "token_unavailable",
+            Self::TokenRejected => "token_rejected",
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A poll that learned nothing, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollFailure {
+    pub class: FailureClass,
     pub message: String,
     /// GBG GO's `X-Request-ID`, which its support asks for.
     pub request_id: Option<String>,
+    /// From a `Retry-After` header on 429 or 503: do not ask again before this long.
+    pub retry_after: Option<Duration>,
 }
 
 /// The result of one attempt to poll a journey.
@@ -67,6 +135,12 @@ pub enum StopReason {
     Terminal,
     /// The row cannot be polled, e.g. its instance ID is malformed.
     InvalidRow,
+    /// GBG GO answered 404 `poll.not_found_after` times in a row.
+    NotFound,
+    /// GBG GO refused the request (400); its message is in `last_error`.
+    Rejected,
+    /// The journey was enqueued longer than `poll.give_up_after` ago.
+    Expired,
 }
 
 impl StopReason {
@@ -74,6 +148,9 @@ impl StopReason {
         match self {
             Self::Terminal => "terminal",
             Self::InvalidRow => "invalid_row",
+            Self::NotFound => "not_found",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
         }
     }
 }
@@ -117,8 +194,12 @@ pub enum UpdateOutcome {
         data: Option<String>,
     },
     Failed {
+        class: FailureClass,
         error: String,
         request_id: Option<String>,
         consecutive_errors: i64,
+        consecutive_not_found: i64,
     },
+    /// Polling stops without a request being sent; `error` (if any) goes to `last_error`.
+    Stopped { error: Option<String> },
 }

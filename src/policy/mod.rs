@@ -8,11 +8,13 @@ mod backoff;
 
 pub use backoff::{ErrorCurve, ProgressCurve, jitter_seed};
 
+use std::time::Duration;
+
 use crate::clock::{self, Timestamp};
 use crate::events::{Finished, JourneyEvent};
 use crate::journey::{
-    JourneyUpdate, PollResult, StopReason, TerminalStatuses, TrackedJourney, Transition,
-    UpdateOutcome, same_status,
+    FailureClass, JourneyUpdate, PollResult, StopReason, TerminalStatuses, TrackedJourney,
+    Transition, UpdateOutcome, same_status,
 };
 
 /// How journeys are polled, from configuration.
@@ -21,6 +23,10 @@ pub struct Policy {
     pub progress: ProgressCurve,
     pub errors: ErrorCurve,
     pub terminal: TerminalStatuses,
+    /// Stop after this many 404 answers in a row.
+    pub not_found_after: i64,
+    /// Stop polling journeys enqueued longer ago than this.
+    pub give_up_after: Duration,
 }
 
 /// What to persist for one poll, and what to announce once it is persisted.
@@ -31,6 +37,28 @@ pub struct Decision {
 }
 
 impl Policy {
+    /// What to do instead of polling, if anything: a journey enqueued longer than
+    /// `give_up_after` ago is stopped without another request.
+    pub fn before_poll(&self, journey: &TrackedJourney, now: Timestamp) -> Option<Decision> {
+        let age = clock::duration_between(journey.enqueued_at, now);
+        (age > self.give_up_after).then(|| Decision {
+            update: JourneyUpdate {
+                instance_id: journey.instance_id.clone(),
+                expected_polls: journey.polls,
+                polled_at: now,
+                next_poll_at: None,
+                stop: Some(StopReason::Expired),
+                outcome: UpdateOutcome::Stopped { error: None },
+            },
+            events: vec![JourneyEvent::Expired {
+                instance_id: journey.instance_id.clone(),
+                status: journey.status.clone(),
+                enqueued_at: journey.enqueued_at,
+                polls: journey.polls,
+            }],
+        })
+    }
+
     pub fn decide(&self, journey: &TrackedJourney, result: PollResult, now: Timestamp) -> Decision {
         let polls = journey.polls + 1;
         let seed = jitter_seed(&journey.instance_id, polls);
@@ -111,22 +139,49 @@ impl Policy {
             }
             PollResult::Failed(failure) => {
                 let consecutive_errors = journey.consecutive_errors + 1;
-                let retry_in = self.errors.delay(consecutive_errors, seed);
-                Decision {
-                    events: vec![JourneyEvent::PollFailed {
+                let consecutive_not_found = if failure.class == FailureClass::NotFound {
+                    journey.consecutive_not_found + 1
+                } else {
+                    0
+                };
+                let stop = match failure.class {
+                    FailureClass::Rejected => Some(StopReason::Rejected),
+                    FailureClass::NotFound if consecutive_not_found >= self.not_found_after => {
+                        Some(StopReason::NotFound)
+                    }
+                    _ => None,
+                };
+                // A Retry-After from GBG GO is a floor under the backoff, never a shortcut.
+                let retry_in = self
+                    .errors
+                    .delay(consecutive_errors, seed)
+                    .max(failure.retry_after.unwrap_or_default());
+                let event = match stop {
+                    Some(reason) => JourneyEvent::Stopped {
                         instance_id: journey.instance_id.clone(),
+                        reason,
+                        detail: failure.message.clone(),
+                    },
+                    None => JourneyEvent::PollFailed {
+                        instance_id: journey.instance_id.clone(),
+                        class: failure.class,
                         error: failure.message.clone(),
                         request_id: failure.request_id.clone(),
                         consecutive_errors,
                         retry_in,
-                    }],
+                    },
+                };
+                Decision {
+                    events: vec![event],
                     update: update(
-                        Some(clock::add(now, retry_in)),
-                        None,
+                        stop.is_none().then(|| clock::add(now, retry_in)),
+                        stop,
                         UpdateOutcome::Failed {
+                            class: failure.class,
                             error: failure.message,
                             request_id: failure.request_id,
                             consecutive_errors,
+                            consecutive_not_found,
                         },
                     ),
                 }
@@ -140,10 +195,8 @@ impl Policy {
                 update: update(
                     None,
                     Some(StopReason::InvalidRow),
-                    UpdateOutcome::Failed {
-                        error: problem,
-                        request_id: None,
-                        consecutive_errors: journey.consecutive_errors + 1,
+                    UpdateOutcome::Stopped {
+                        error: Some(problem),
                     },
                 ),
             },
@@ -157,6 +210,7 @@ mod tests {
 
     use super::*;
     use crate::clock::parse_timestamp;
+    use crate::journey::FailureClass::*;
     use crate::journey::{Observation, PollFailure};
 
     fn policy() -> Policy {
@@ -173,6 +227,8 @@ mod tests {
                 jitter: 0.0,
             },
             terminal: TerminalStatuses::default(),
+            not_found_after: 3,
+            give_up_after: Duration::from_secs(30 * 86_400),
         }
     }
 
@@ -189,6 +245,7 @@ mod tests {
             polls: 3,
             unchanged_polls: 2,
             consecutive_errors: 1,
+            consecutive_not_found: 0,
         }
     }
 
@@ -274,11 +331,7 @@ mod tests {
     #[test]
     fn failure_backs_off_on_the_error_curve() {
         let now = at("2026-01-01T00:00:00Z");
-        let failure = PollResult::Failed(PollFailure {
-            message: "HTTP 503".into(),
-            request_id: Some("req-1".into()),
-        });
-        let decision = policy().decide(&journey(Some("InProgress")), failure, now);
+        let decision = policy().decide(&journey(Some("InProgress")), failed(ServerError), now);
         // second failure in a row: 1 s × 2 = 2 s
         assert_eq!(
             decision.update.next_poll_at,
@@ -289,8 +342,94 @@ mod tests {
             decision.update.outcome,
             UpdateOutcome::Failed {
                 consecutive_errors: 2,
+                consecutive_not_found: 0,
                 ..
             }
+        ));
+    }
+
+    fn failed(class: FailureClass) -> PollResult {
+        PollResult::Failed(PollFailure {
+            class,
+            message: format!("{class} happened"),
+            request_id: Some("req-1".into()),
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_under_the_backoff() {
+        let now = at("2026-01-01T00:00:00Z");
+        let mut result = failed(RateLimited);
+        if let PollResult::Failed(failure) = &mut result {
+            failure.retry_after = Some(Duration::from_secs(120));
+        }
+        let decision = policy().decide(&journey(Some("InProgress")), result, now);
+        assert_eq!(
+            decision.update.next_poll_at,
+            Some(at("2026-01-01T00:02:00Z"))
+        );
+    }
+
+    #[test]
+    fn not_found_stops_after_the_configured_count_in_a_row() {
+        let now = at("2026-01-01T00:00:00Z");
+        let mut history = journey(Some("InProgress"));
+        for round in 1..=3 {
+            let decision = policy().decide(&history, failed(NotFound), now);
+            let UpdateOutcome::Failed {
+                consecutive_not_found,
+                ..
+            } = decision.update.outcome
+            else {
+                panic!("a 404 is a failure")
+            };
+            assert_eq!(consecutive_not_found, round);
+            if round < 3 {
+                assert_eq!(decision.update.stop, None, "round {round}");
+                assert!(decision.update.next_poll_at.is_some());
+            } else {
+                assert_eq!(decision.update.stop, Some(StopReason::NotFound));
+                assert_eq!(decision.update.next_poll_at, None);
+            }
+            history.consecutive_not_found = consecutive_not_found;
+        }
+        // Anything else in between resets the count.
+        let decision = policy().decide(&history, failed(Timeout), now);
+        assert!(matches!(
+            decision.update.outcome,
+            UpdateOutcome::Failed {
+                consecutive_not_found: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_rejected_request_stops_at_once_with_the_message() {
+        let now = at("2026-01-01T00:00:00Z");
+        let decision = policy().decide(&journey(None), failed(Rejected), now);
+        assert_eq!(decision.update.stop, Some(StopReason::Rejected));
+        assert!(matches!(
+            &decision.update.outcome,
+            UpdateOutcome::Failed { error, .. } if error == "rejected happened"
+        ));
+    }
+
+    #[test]
+    fn journeys_past_give_up_after_are_expired_without_a_poll() {
+        let policy = policy();
+        let history = journey(Some("Paused"));
+        let enqueued = history.enqueued_at;
+        let just_in_time = enqueued + chrono::Duration::days(30);
+        assert_eq!(policy.before_poll(&history, just_in_time), None);
+        let too_late = just_in_time + chrono::Duration::seconds(1);
+        let decision = policy.before_poll(&history, too_late).expect("expired");
+        assert_eq!(decision.update.stop, Some(StopReason::Expired));
+        assert_eq!(decision.update.next_poll_at, None);
+        assert!(matches!(
+            decision.events[..],
+            [JourneyEvent::Expired { .. }]
         ));
     }
 
@@ -301,5 +440,11 @@ mod tests {
         let decision = policy().decide(&journey(None), result, now);
         assert_eq!(decision.update.next_poll_at, None);
         assert_eq!(decision.update.stop, Some(StopReason::InvalidRow));
+        assert_eq!(
+            decision.update.outcome,
+            UpdateOutcome::Stopped {
+                error: Some("instance ID is empty".into())
+            }
+        );
     }
 }

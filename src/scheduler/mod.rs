@@ -1,13 +1,14 @@
 //! The scheduler: claims due journeys, polls them with bounded concurrency, records the results.
 //!
 //! The loop never spins: after handing out work it sleeps until a concurrency slot frees up (when
-//! more work is due than slots), or until the next journey falls due, and never longer than
-//! `poll.scan_interval`, so rows inserted by other programs are seen within one interval.
+//! more work is due than slots), until the request budget allows more (see [`crate::flow`]), or
+//! until the next journey falls due, and never longer than `poll.scan_interval`, so rows
+//! inserted by other programs are seen within one interval.
 
 mod wakeup;
 mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -16,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::GbgClient;
 use crate::clock::{self, Clock, Timestamp};
+use crate::events::FlowEvent;
+use crate::flow::{DownCause, FlowControl, FlowSettings, Signal};
 use crate::journey::{InstanceId, PollResult, TrackedJourney};
-use crate::policy::Policy;
+use crate::policy::{Decision, Policy};
 use crate::storage::{Claim, Store, StoreError};
 use wakeup::Wakeup;
 use writer::RecordWriter;
@@ -26,7 +29,7 @@ use writer::RecordWriter;
 /// out (leased elsewhere, say) is not asked again in a tight loop.
 const MIN_PAUSE: Duration = Duration::from_millis(5);
 
-/// How the loop runs, from `poll.*` and `lease.*`.
+/// How the loop runs, from `poll.*`, `lease.*`, `shutdown.*`, `api.*` and `database.*`.
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
     /// Polls in flight at most.
@@ -35,8 +38,13 @@ pub struct SchedulerSettings {
     pub scan_interval: Duration,
     /// How long a claim keeps a journey from other schedulers.
     pub lease_ttl: Duration,
+    /// After shutdown is asked for, how long polls in flight may take to finish.
+    pub grace_period: Duration,
+    /// How often the store does its housekeeping (SQLite: a WAL checkpoint).
+    pub maintenance_interval: Duration,
     /// This scheduler's name on its leases.
     pub owner: String,
+    pub flow: FlowSettings,
 }
 
 /// A name for this process's leases: host, process ID and start time.
@@ -64,8 +72,15 @@ struct Shared {
     clock: Arc<dyn Clock>,
     settings: SchedulerSettings,
     slots: Arc<Semaphore>,
+    flow: Mutex<FlowControl>,
     wakeup: Arc<Wakeup>,
     writer: RecordWriter,
+}
+
+impl Shared {
+    fn flow(&self) -> MutexGuard<'_, FlowControl> {
+        self.flow.lock().expect("flow control poisoned")
+    }
 }
 
 pub struct Scheduler {
@@ -73,11 +88,14 @@ pub struct Scheduler {
     writer_task: tokio::task::JoinHandle<()>,
 }
 
-/// What one round of handing out work did.
-struct Dispatched {
-    claimed: usize,
-    /// Every free slot got a journey, so more may be due.
-    filled_every_slot: bool,
+/// What stopped one round of handing out work.
+enum Limit {
+    /// Every free slot got a journey; more may be due.
+    Slots,
+    /// The request budget (or an outage) allows no more until then (`None`: until a probe ends).
+    Budget(Option<Timestamp>),
+    /// Nothing more is due.
+    Drained,
 }
 
 impl Scheduler {
@@ -98,6 +116,7 @@ impl Scheduler {
                 policy,
                 clock,
                 slots: Arc::new(Semaphore::new(settings.concurrency)),
+                flow: Mutex::new(FlowControl::new(settings.flow.clone())),
                 settings,
                 wakeup,
                 writer,
@@ -106,33 +125,51 @@ impl Scheduler {
         }
     }
 
-    /// Polls everything due now and waits until the results are recorded; returns how many
-    /// journeys were polled. The daemon loop does the same continuously; tests and tools that
-    /// drive time by hand call this instead.
+    /// The request rate the flow control allows now, in requests per second.
+    pub fn request_rate(&self) -> f64 {
+        self.shared.flow().rate(self.shared.clock.now())
+    }
+
+    /// Whether GBG GO is considered down (only probes are sent), and why.
+    pub fn api_down(&self) -> Option<DownCause> {
+        self.shared.flow().down()
+    }
+
+    /// Polls what is due now, as far as slots and the request budget allow, and waits until the
+    /// results are recorded; returns how many journeys were polled. The daemon loop does the
+    /// same continuously; tests and tools that drive time by hand call this instead.
     pub async fn poll_due_once(&self) -> Result<usize, SchedulerError> {
         let mut polls = JoinSet::new();
         let mut total = 0;
         loop {
-            let round = self.dispatch(&mut polls).await?;
-            total += round.claimed;
-            if !round.filled_every_slot {
-                break;
+            let (claimed, limit) = self.dispatch(&mut polls).await?;
+            total += claimed;
+            match limit {
+                Limit::Slots => {
+                    polls.join_next().await;
+                }
+                Limit::Budget(_) | Limit::Drained => break,
             }
-            polls.join_next().await;
         }
         polls.join_all().await;
         Ok(total)
     }
 
-    /// Runs until `shutdown` is cancelled, then lets the polls in flight finish and record their
-    /// results before returning.
+    /// Runs until `shutdown` is cancelled, then lets the polls in flight finish (for up to the
+    /// grace period) and record their results before returning.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
         let shared = &self.shared;
         let owner = &shared.settings.owner;
         shared.store.register_daemon(owner).await?;
+        let maintenance = tokio::spawn(maintain(
+            shared.store.clone(),
+            shared.settings.maintenance_interval,
+            shutdown.clone(),
+        ));
         tracing::info!(
             owner = %owner,
             concurrency = shared.settings.concurrency,
+            max_requests_per_second = shared.settings.flow.max_rate,
             "scheduler started"
         );
 
@@ -140,17 +177,15 @@ impl Scheduler {
         while !shutdown.is_cancelled() {
             while polls.try_join_next().is_some() {}
             let pause = match self.dispatch(&mut polls).await {
-                Ok(Dispatched {
-                    filled_every_slot: true,
-                    ..
-                }) => {
+                Ok((_, Limit::Slots)) => {
                     shared.wakeup.plan_for_slot();
                     if shared.slots.available_permits() > 0 {
                         continue;
                     }
                     shared.settings.scan_interval
                 }
-                Ok(_) => self.pause_until_due().await,
+                Ok((_, Limit::Budget(retry_at))) => self.pause_until(retry_at),
+                Ok((_, Limit::Drained)) => self.pause_until_due().await,
                 Err(err) => {
                     tracing::error!(error = %err, "looking for due journeys failed; retrying");
                     shared.settings.scan_interval
@@ -165,7 +200,18 @@ impl Scheduler {
 
         let in_flight = shared.settings.concurrency - shared.slots.available_permits();
         tracing::info!(in_flight, "scheduler stopping; finishing polls in flight");
-        polls.join_all().await;
+        let finish = async { while polls.join_next().await.is_some() {} };
+        if tokio::time::timeout(shared.settings.grace_period, finish)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                abandoned = polls.len(),
+                "grace period over; abandoning polls still in flight"
+            );
+            polls.shutdown().await;
+        }
+        maintenance.await.ok();
         let Self {
             shared,
             writer_task,
@@ -179,77 +225,109 @@ impl Scheduler {
         Ok(())
     }
 
-    /// How long to sleep when nothing more is due now.
-    async fn pause_until_due(&self) -> Duration {
+    /// How long to sleep until `at` (capped by the scan interval).
+    fn pause_until(&self, at: Option<Timestamp>) -> Duration {
         let shared = &self.shared;
         let now = shared.clock.now();
         let latest = clock::add(now, shared.settings.scan_interval);
-        let wake_at = match shared.store.next_due_at(now).await {
-            Ok(Some(due)) => due.min(latest),
-            Ok(None) => latest,
-            Err(err) => {
-                tracing::error!(error = %err, "reading the next due time failed");
-                latest
-            }
-        };
+        let wake_at = at.map_or(latest, |at| at.min(latest));
         shared.wakeup.plan(wake_at);
         clock::duration_between(now, wake_at).max(MIN_PAUSE)
     }
 
-    /// Claims as many due journeys as there are free slots and starts polling them.
-    async fn dispatch(&self, polls: &mut JoinSet<()>) -> Result<Dispatched, SchedulerError> {
+    /// How long to sleep when nothing more is due now.
+    async fn pause_until_due(&self) -> Duration {
+        let now = self.shared.clock.now();
+        let next_due = match self.shared.store.next_due_at(now).await {
+            Ok(next) => next,
+            Err(err) => {
+                tracing::error!(error = %err, "reading the next due time failed");
+                None
+            }
+        };
+        self.pause_until(next_due)
+    }
+
+    /// Claims as many due journeys as slots and the request budget allow, and starts polling
+    /// them. Returns how many it claimed and what stopped it.
+    async fn dispatch(&self, polls: &mut JoinSet<()>) -> Result<(usize, Limit), SchedulerError> {
         let shared = &self.shared;
         let free = shared.slots.available_permits();
         if free == 0 {
-            return Ok(Dispatched {
-                claimed: 0,
-                filled_every_slot: true,
-            });
+            return Ok((0, Limit::Slots));
         }
         let now = shared.clock.now();
+        let admission = shared.flow().admit(now, free);
+        if admission.allowed == 0 {
+            return Ok((0, Limit::Budget(admission.retry_at)));
+        }
         let claims = shared
             .store
             .claim_due(
                 &shared.settings.owner,
                 now,
                 clock::add(now, shared.settings.lease_ttl),
-                free,
+                admission.allowed,
             )
-            .await?;
+            .await;
+        let claims = match claims {
+            Ok(claims) => claims,
+            Err(err) => {
+                shared.flow().give_back(admission.allowed);
+                return Err(err.into());
+            }
+        };
         let claimed = claims.len();
+        shared.flow().give_back(admission.allowed - claimed);
         for claim in claims {
-            let permit =
+            let slot =
                 shared.slots.clone().try_acquire_owned().expect(
                     "only the dispatcher takes slots, and it claimed no more than were free",
                 );
-            polls.spawn(poll_journey(shared.clone(), claim, permit));
+            polls.spawn(poll_journey(shared.clone(), claim, slot));
         }
-        Ok(Dispatched {
-            claimed,
-            filled_every_slot: claimed == free,
-        })
+        let limit = if claimed < admission.allowed {
+            Limit::Drained
+        } else if admission.allowed < free {
+            Limit::Budget(admission.retry_at)
+        } else {
+            Limit::Slots
+        };
+        Ok((claimed, limit))
     }
 }
 
-/// Polls one claimed journey and records the result; holds a concurrency slot throughout.
-async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePermit) {
-    let (journey, result) = match claim.journey {
-        Ok(journey) => {
-            let result = match InstanceId::parse(&journey.instance_id) {
-                Ok(id) => match shared.api.fetch_state(&id).await {
-                    Ok(observation) => PollResult::Observed(observation),
-                    Err(err) => PollResult::Failed(err.into()),
-                },
-                Err(invalid) => PollResult::InvalidRow(invalid.to_string()),
-            };
-            (journey, result)
+/// The store's housekeeping, on a timer, until shutdown.
+async fn maintain(store: Arc<dyn Store>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
         }
-        Err(problem) => (
-            unreadable_journey(&claim.instance_id, claim.polls, shared.clock.now()),
+        if let Err(err) = store.maintain().await {
+            tracing::warn!(error = %err, "database housekeeping failed; trying again later");
+        }
+    }
+}
+
+/// Polls one claimed journey (unless the policy stops it first) and records the result; holds a
+/// concurrency slot throughout.
+async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePermit) {
+    let now = shared.clock.now();
+    let decision = match claim.journey {
+        Err(problem) => shared.policy.decide(
+            &unreadable_journey(&claim.instance_id, claim.polls, now),
             PollResult::InvalidRow(problem),
+            now,
         ),
+        Ok(journey) => match shared.policy.before_poll(&journey, now) {
+            Some(decision) => decision,
+            None => poll_gbg(&shared, &journey).await,
+        },
     };
-    let decision = shared.policy.decide(&journey, result, shared.clock.now());
     let instance_id = decision.update.instance_id.clone();
     match shared.writer.write(decision.update).await {
         Ok(true) => decision.events.iter().for_each(|event| event.emit()),
@@ -268,6 +346,28 @@ async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePer
     shared.wakeup.slot_freed();
 }
 
+/// Asks GBG GO, tells the flow control how that went, and decides what it means.
+async fn poll_gbg(shared: &Shared, journey: &TrackedJourney) -> Decision {
+    let result = match InstanceId::parse(&journey.instance_id) {
+        Ok(id) => match shared.api.fetch_state(&id).await {
+            Ok(observation) => PollResult::Observed(observation),
+            Err(err) => PollResult::Failed(err.into()),
+        },
+        Err(invalid) => PollResult::InvalidRow(invalid.to_string()),
+    };
+    let now = shared.clock.now();
+    if let Some(signal) = Signal::of(&result) {
+        let event = shared.flow().observe(now, signal);
+        if let Some(event) = event {
+            if matches!(event, FlowEvent::Recovered { .. }) {
+                shared.wakeup.due_at(now);
+            }
+            event.emit();
+        }
+    }
+    shared.policy.decide(journey, result, now)
+}
+
 /// Stand-in history for a row whose stored values cannot be read, so it can be stopped.
 fn unreadable_journey(instance_id: &str, polls: i64, now: Timestamp) -> TrackedJourney {
     TrackedJourney {
@@ -278,5 +378,6 @@ fn unreadable_journey(instance_id: &str, polls: i64, now: Timestamp) -> TrackedJ
         polls,
         unchanged_polls: 0,
         consecutive_errors: 0,
+        consecutive_not_found: 0,
     }
 }

@@ -68,6 +68,8 @@ pub struct JourneyRow {
     pub stop_reason: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<String>,
+    pub consecutive_not_found: i64,
+    pub last_error_class: Option<String>,
 }
 
 /// One row of `journey_transitions`.
@@ -103,18 +105,23 @@ struct RowWrite<'a> {
     instance_id: &'a str,
     expected_polls: i64,
     polled_at: Timestamp,
+    /// A request was sent (false when polling stops without one).
+    attempted: bool,
     next_poll_at: Option<Timestamp>,
     stopped_at: Option<Timestamp>,
     stop_reason: Option<&'static str>,
-    /// The observed status; `None` when the poll failed.
+    /// The observed status; `None` unless the poll observed one.
     status: Option<&'a str>,
     created_time: Option<Timestamp>,
     completed_time: Option<Timestamp>,
     unchanged_polls: Option<i64>,
     transition: Option<&'a Transition>,
     data: Option<&'a str>,
-    consecutive_errors: i64,
-    /// The failure; `None` when the poll observed a status.
+    consecutive_errors: Option<i64>,
+    consecutive_not_found: Option<i64>,
+    /// The failure's class; `None` unless the poll failed.
+    error_class: Option<&'static str>,
+    /// What goes to `last_error`.
     error: Option<&'a str>,
     request_id: Option<&'a str>,
 }
@@ -125,6 +132,7 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
             instance_id: &update.instance_id,
             expected_polls: update.expected_polls,
             polled_at: update.polled_at,
+            attempted: true,
             next_poll_at: update.next_poll_at,
             stopped_at: update.stop.map(|_| update.polled_at),
             stop_reason: update.stop.map(|reason| reason.as_str()),
@@ -134,7 +142,9 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
             unchanged_polls: None,
             transition: None,
             data: None,
-            consecutive_errors: 0,
+            consecutive_errors: None,
+            consecutive_not_found: None,
+            error_class: None,
             error: None,
             request_id: None,
         };
@@ -153,16 +163,27 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
                 unchanged_polls: Some(*unchanged_polls),
                 transition: transition.as_ref(),
                 data: data.as_deref(),
+                consecutive_errors: Some(0),
+                consecutive_not_found: Some(0),
                 ..common
             },
             UpdateOutcome::Failed {
+                class,
                 error,
                 request_id,
                 consecutive_errors,
+                consecutive_not_found,
             } => RowWrite {
-                consecutive_errors: *consecutive_errors,
+                consecutive_errors: Some(*consecutive_errors),
+                consecutive_not_found: Some(*consecutive_not_found),
+                error_class: Some(class.as_str()),
                 error: Some(error),
                 request_id: request_id.as_deref(),
+                ..common
+            },
+            UpdateOutcome::Stopped { error } => RowWrite {
+                attempted: false,
+                error: error.as_deref(),
                 ..common
             },
         }
@@ -179,13 +200,15 @@ const RECORD_POLL: &str = "\
         unchanged_polls = COALESCE($6, unchanged_polls), \
         status_changed_at = CASE WHEN $7 THEN $8 ELSE status_changed_at END, \
         data = CASE WHEN $7 THEN $9 ELSE data END, \
-        consecutive_errors = $10, \
-        error_count = error_count + CASE WHEN $11 IS NULL THEN 0 ELSE 1 END, \
+        consecutive_errors = COALESCE($10, consecutive_errors), \
+        consecutive_not_found = COALESCE($17, consecutive_not_found), \
+        error_count = error_count + CASE WHEN $18 IS NULL THEN 0 ELSE 1 END, \
         last_error = COALESCE($11, last_error), \
         last_error_at = CASE WHEN $11 IS NULL THEN last_error_at ELSE $8 END, \
         last_request_id = CASE WHEN $11 IS NULL THEN last_request_id ELSE $12 END, \
-        polls = polls + 1, \
-        last_polled_at = $8, \
+        last_error_class = CASE WHEN $11 IS NULL THEN last_error_class ELSE $18 END, \
+        polls = polls + CASE WHEN $19 THEN 1 ELSE 0 END, \
+        last_polled_at = CASE WHEN $19 THEN $8 ELSE last_polled_at END, \
         next_poll_at = $13, \
         stopped_at = $14, \
         stop_reason = $15, \
@@ -223,6 +246,9 @@ pub trait Store: Send + Sync + 'static {
     /// polled by someone else since the claim.
     async fn record(&self, owner: &str, updates: &[JourneyUpdate])
     -> Result<Vec<bool>, StoreError>;
+
+    /// Periodic housekeeping while a daemon runs (SQLite: checkpoint and truncate the WAL).
+    async fn maintain(&self) -> Result<(), StoreError>;
 
     /// The earliest `next_poll_at` of a journey that is not leased at `now`.
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;

@@ -28,6 +28,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a checkpoint waits for readers of old snapshots. It holds up journeyd's own writes
+/// meanwhile, so it gives up quickly and tries again at the next maintenance tick.
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 /// Size the WAL file is truncated back to after a checkpoint.
 const JOURNAL_SIZE_LIMIT: &str = "67108864";
 const READ_CONNECTIONS: u32 = 4;
@@ -35,6 +38,8 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// A connection of its own for checkpoints, with a short busy timeout.
+    checkpointer: SqlitePool,
     path: PathBuf,
     /// Held for the life of a daemon; dropping the store unlocks.
     daemon_lock: Mutex<Option<File>>,
@@ -59,7 +64,8 @@ impl SqliteStore {
         Ok(options
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
-            .synchronous(SqliteSynchronous::Normal))
+            // FULL: a commit survives power loss, not only a crash of the process.
+            .synchronous(SqliteSynchronous::Full))
     }
 
     /// Opens (creating if needed) the database file named by `url`.
@@ -77,12 +83,16 @@ impl SqliteStore {
                     .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT),
             )
             .await?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options.clone().busy_timeout(CHECKPOINT_BUSY_TIMEOUT));
         let readers = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .connect_lazy_with(options.read_only(true));
         Ok(Self {
             writer,
             readers,
+            checkpointer,
             path,
             daemon_lock: Mutex::new(None),
         })
@@ -130,6 +140,7 @@ struct ClaimedRow {
     polls: i64,
     unchanged_polls: i64,
     consecutive_errors: i64,
+    consecutive_not_found: i64,
     next_poll_at: Option<String>,
 }
 
@@ -148,6 +159,7 @@ impl ClaimedRow {
                 polls: self.polls,
                 unchanged_polls: self.unchanged_polls,
                 consecutive_errors: self.consecutive_errors,
+                consecutive_not_found: self.consecutive_not_found,
             })
         })();
         Claim {
@@ -223,7 +235,7 @@ impl Store for SqliteStore {
                    AND (lease_expires_at IS NULL OR lease_expires_at <= ?3) \
                  ORDER BY next_poll_at LIMIT ?4) \
              RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
-                       consecutive_errors, next_poll_at",
+                       consecutive_errors, consecutive_not_found, next_poll_at",
         )
         .bind(owner)
         .bind(format_timestamp(lease_until))
@@ -263,6 +275,9 @@ impl Store for SqliteStore {
                 .bind(optional_timestamp(write.stopped_at))
                 .bind(write.stop_reason)
                 .bind(write.expected_polls)
+                .bind(write.consecutive_not_found)
+                .bind(write.error_class)
+                .bind(write.attempted)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
@@ -280,6 +295,24 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(applied)
+    }
+
+    async fn maintain(&self) -> Result<(), StoreError> {
+        // SQLite checkpoints passively on its own, but a WAL that readers keep in use is never
+        // reset and only grows. TRUNCATE waits (briefly) for those readers to move on, copies
+        // everything into the database file and empties the WAL.
+        let (busy, wal_frames, checkpointed): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.checkpointer)
+                .await?;
+        if busy != 0 {
+            tracing::debug!(
+                wal_frames,
+                checkpointed,
+                "WAL checkpoint incomplete: readers hold old snapshots; retrying next time"
+            );
+        }
+        Ok(())
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
