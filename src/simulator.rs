@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -99,13 +99,55 @@ impl Script {
     }
 }
 
-/// A one-off misbehaviour for the next fetch of a journey.
+/// A misbehaviour of one state fetch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// 200 with a body that breaks the spec.
     Malformed,
     /// This status code with a v1 error body.
     Status(u16),
+    /// This status (429 or 503) with this `Retry-After` header value.
+    RetryAfter { status: u16, header: String },
+    /// The right answer, this much later.
+    Slow(Duration),
+}
+
+/// How often each misbehaviour strikes a state fetch, as probabilities from 0 to 1. The draws
+/// come from a fixed-seed sequence, so a run's faults are the same every time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultRates {
+    pub server_error: f64,
+    pub rate_limited: f64,
+    /// `Retry-After` seconds sent with the 429s.
+    pub retry_after_seconds: u64,
+    pub malformed: f64,
+    pub slow: f64,
+    pub slow_by: Duration,
+}
+
+impl FaultRates {
+    fn pick(&self, draw: f64) -> Option<Fault> {
+        let mut threshold = 0.0;
+        let faults = [
+            (self.server_error, Fault::Status(500)),
+            (
+                self.rate_limited,
+                Fault::RetryAfter {
+                    status: 429,
+                    header: self.retry_after_seconds.to_string(),
+                },
+            ),
+            (self.malformed, Fault::Malformed),
+            (self.slow, Fault::Slow(self.slow_by)),
+        ];
+        for (rate, fault) in faults {
+            threshold += rate;
+            if draw < threshold {
+                return Some(fault);
+            }
+        }
+        None
+    }
 }
 
 /// A request the simulator turned away, and why.
@@ -134,7 +176,12 @@ struct SimState {
     journeys: Mutex<HashMap<String, SimJourney>>,
     tokens: Mutex<HashMap<String, IssuedToken>>,
     rejections: Mutex<Vec<Rejection>>,
+    fault_rates: Mutex<FaultRates>,
+    draws: AtomicU64,
+    api_down: AtomicBool,
+    token_endpoint_down: AtomicBool,
     token_requests: AtomicU64,
+    state_requests: AtomicU64,
     request_ids: AtomicU64,
 }
 
@@ -160,7 +207,12 @@ impl Simulator {
             journeys: Mutex::default(),
             tokens: Mutex::default(),
             rejections: Mutex::default(),
+            fault_rates: Mutex::default(),
+            draws: AtomicU64::new(0),
+            api_down: AtomicBool::new(false),
+            token_endpoint_down: AtomicBool::new(false),
             token_requests: AtomicU64::new(0),
+            state_requests: AtomicU64::new(0),
             request_ids: AtomicU64::new(0),
         });
         let app = Router::new()
@@ -237,6 +289,26 @@ impl Simulator {
         if let Some(journey) = lock(&self.state.journeys).get_mut(instance_id) {
             journey.faults.push_back(fault);
         }
+    }
+
+    /// Makes every state fetch misbehave at these rates (on top of injected faults).
+    pub fn set_fault_rates(&self, rates: FaultRates) {
+        *lock(&self.state.fault_rates) = rates;
+    }
+
+    /// While down, every state fetch is answered 503 before anything else is looked at.
+    pub fn set_api_down(&self, down: bool) {
+        self.state.api_down.store(down, Ordering::SeqCst);
+    }
+
+    /// While down, the token endpoint answers 503.
+    pub fn set_token_endpoint_down(&self, down: bool) {
+        self.state.token_endpoint_down.store(down, Ordering::SeqCst);
+    }
+
+    /// Requests that reached the state endpoint, whatever became of them.
+    pub fn state_requests(&self) -> u64 {
+        self.state.state_requests.load(Ordering::Relaxed)
     }
 
     /// Invalidates every token issued so far, as a key rotation on GBG's side would.
@@ -323,6 +395,12 @@ async fn issue_token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     state.token_requests.fetch_add(1, Ordering::Relaxed);
+    if state.token_endpoint_down.load(Ordering::SeqCst) {
+        return state.answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "temporarily_unavailable"}),
+        );
+    }
     let config = &state.config;
     let field = |name: &str| form.get(name).map(String::as_str);
     let grant_ok = match field("grant_type") {
@@ -378,6 +456,10 @@ async fn fetch_state(
     body: Bytes,
 ) -> Response {
     const PATH: &str = "/captain/api/journey/state/fetch";
+    state.state_requests.fetch_add(1, Ordering::Relaxed);
+    if state.api_down.load(Ordering::SeqCst) {
+        return fault_answer(&state, Fault::Status(503));
+    }
     if let Err(reason) = state.bearer_is_valid(&headers) {
         return state.reject(PATH, StatusCode::UNAUTHORIZED, reason);
     }
@@ -402,32 +484,46 @@ async fn fetch_state(
         _ => return state.reject(PATH, StatusCode::BAD_REQUEST, "body must be a JSON object"),
     };
 
+    match journey_answer(&state, &instance_id) {
+        Ok((body, None)) => state.answer(StatusCode::OK, body),
+        Ok((body, Some(delay))) => {
+            tokio::time::sleep(delay).await;
+            state.answer(StatusCode::OK, body)
+        }
+        Err(response) => response,
+    }
+}
+
+/// The state of a journey as the next fetch sees it, and how long to wait before answering; or
+/// the whole answer when it is not the journey's state.
+fn journey_answer(
+    state: &SimState,
+    instance_id: &str,
+) -> Result<(Value, Option<Duration>), Response> {
     let now = state.clock.now();
     let mut journeys = lock(&state.journeys);
-    let Some(journey) = journeys.get_mut(&instance_id) else {
+    let Some(journey) = journeys.get_mut(instance_id) else {
         drop(journeys);
-        return state.reject(PATH, StatusCode::NOT_FOUND, "journey instance not found");
+        return Err(state.reject(
+            "/captain/api/journey/state/fetch",
+            StatusCode::NOT_FOUND,
+            "journey instance not found",
+        ));
     };
     let fetches_before = journey.fetches.len() as u32;
     journey.fetches.push(now);
-    match journey.faults.pop_front() {
-        Some(Fault::Malformed) => {
+    let fault = journey.faults.pop_front().or_else(|| {
+        let draw = state.draws.fetch_add(1, Ordering::Relaxed);
+        lock(&state.fault_rates).pick(unit_draw(draw))
+    });
+    let delay = match fault {
+        Some(Fault::Slow(delay)) => Some(delay),
+        Some(fault) => {
             drop(journeys);
-            return state.answer(
-                StatusCode::OK,
-                json!({"status": 42, "data": "not an object"}),
-            );
+            return Err(fault_answer(state, fault));
         }
-        Some(Fault::Status(code)) => {
-            drop(journeys);
-            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return state.answer(
-                code,
-                json!({"status": code.as_u16(), "message": "injected fault", "error": code.canonical_reason()}),
-            );
-        }
-        None => {}
-    }
+        None => None,
+    };
     let elapsed = clock::duration_between(journey.added_at, now);
     let status = journey.script.status_at(fetches_before, elapsed).to_owned();
     let terminal = matches!(
@@ -454,8 +550,40 @@ async fn fetch_state(
         },
         "instanceId": instance_id,
     });
-    drop(journeys);
-    state.answer(StatusCode::OK, body)
+    Ok((body, delay))
+}
+
+/// The answer a fault gives instead of the journey's state.
+fn fault_answer(state: &SimState, fault: Fault) -> Response {
+    let error_body = |code: StatusCode| json!({"status": code.as_u16(), "message": "injected fault", "error": code.canonical_reason()});
+    match fault {
+        Fault::Malformed => state.answer(
+            StatusCode::OK,
+            json!({"status": 42, "data": "not an object"}),
+        ),
+        Fault::Status(code) => {
+            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            state.answer(code, error_body(code))
+        }
+        Fault::RetryAfter { status, header } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            let mut response = state.answer(code, error_body(code));
+            if let Ok(value) = HeaderValue::from_str(&header) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        Fault::Slow(_) => unreachable!("a slow answer is a normal one, later"),
+    }
+}
+
+/// The `n`-th number of a fixed pseudo-random sequence in [0, 1).
+fn unit_draw(n: u64) -> f64 {
+    let mut x = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ use crate::secret::Secret;
 const MAX_RENEW_MARGIN: Duration = Duration::from_secs(30);
 /// ...and assume this lifetime when an answer gives none.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+/// After a failed token request no other is sent for this long, doubling with each failure in a
+/// row up to the maximum: a down or refusing token endpoint gets a few requests a minute.
+const RETRY_MIN: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
@@ -62,12 +66,25 @@ struct CachedToken {
     renew_at: Timestamp,
 }
 
+/// The last token request failed: its error stands until `retry_at`.
+struct RecentFailure {
+    error: AuthError,
+    retry_at: Timestamp,
+    gap: Duration,
+}
+
+#[derive(Default)]
+struct TokenState {
+    cached: Option<CachedToken>,
+    failure: Option<RecentFailure>,
+}
+
 pub struct TokenSource {
     http: reqwest::Client,
     token_url: Url,
     credentials: Credentials,
     clock: Arc<dyn Clock>,
-    cached: Mutex<Option<CachedToken>>,
+    state: Mutex<TokenState>,
     requests: AtomicU64,
 }
 
@@ -95,31 +112,66 @@ impl TokenSource {
             token_url,
             credentials,
             clock,
-            cached: Mutex::new(None),
+            state: Mutex::new(TokenState::default()),
             requests: AtomicU64::new(0),
         }
     }
 
-    /// A token that is not about to expire, renewing it first if needed.
+    /// A token that is not about to expire, renewing it first if needed. Right after a failed
+    /// renewal, that failure is returned again without asking until its backoff has passed.
     pub async fn token(&self) -> Result<AccessToken, AuthError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(current) = cached.as_ref()
-            && self.clock.now() < current.renew_at
+        let mut state = self.state.lock().await;
+        let now = self.clock.now();
+        if let Some(current) = &state.cached
+            && now < current.renew_at
         {
             return Ok(current.token.clone());
         }
-        let fresh = self.request().await?;
-        let token = fresh.token.clone();
-        *cached = Some(fresh);
-        Ok(token)
+        if let Some(failure) = &state.failure
+            && now < failure.retry_at
+        {
+            return Err(failure.error.clone());
+        }
+        match self.request().await {
+            Ok(fresh) => {
+                let token = fresh.token.clone();
+                *state = TokenState {
+                    cached: Some(fresh),
+                    failure: None,
+                };
+                Ok(token)
+            }
+            Err(error) => {
+                let gap = state
+                    .failure
+                    .as_ref()
+                    .map_or(RETRY_MIN, |previous| (previous.gap * 2).min(RETRY_MAX));
+                tracing::warn!(
+                    event = "token_request_failed",
+                    error = %error,
+                    retry_in_seconds = gap.as_secs_f64(),
+                    "could not obtain a GBG access token"
+                );
+                state.failure = Some(RecentFailure {
+                    error: error.clone(),
+                    retry_at: clock::add(self.clock.now(), gap),
+                    gap,
+                });
+                Err(error)
+            }
+        }
     }
 
     /// Forgets `rejected` after the API answered 401 to it, so the next [`token`](Self::token)
     /// renews. A token renewed meanwhile by another poll is kept.
     pub async fn invalidate(&self, rejected: &AccessToken) {
-        let mut cached = self.cached.lock().await;
-        if cached.as_ref().is_some_and(|c| c.token.same(rejected)) {
-            *cached = None;
+        let mut state = self.state.lock().await;
+        if state
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.token.same(rejected))
+        {
+            state.cached = None;
         }
     }
 
