@@ -259,7 +259,20 @@ impl FlowControl {
                 );
                 Some(FlowEvent::AccessDenied)
             }
-            (Health::Down { cause, since, .. }, Signal::Answered | Signal::TooManyRequests) => {
+            (
+                Health::Down {
+                    cause,
+                    since,
+                    probe_in_flight,
+                    ..
+                },
+                Signal::Answered | Signal::TooManyRequests,
+            ) => {
+                // Only a probe ends an outage: answers to requests sent before it began say
+                // nothing about now.
+                if !*probe_in_flight {
+                    return None;
+                }
                 let event = FlowEvent::Recovered {
                     cause: *cause,
                     down_for: clock::duration_between(*since, now),
@@ -283,7 +296,6 @@ impl FlowControl {
                 },
                 Signal::Unavailable { .. } | Signal::AccessDenied,
             ) => {
-                // Failures of requests sent before the outage was noticed say nothing new.
                 if !*probe_in_flight {
                     return None;
                 }
@@ -425,8 +437,10 @@ mod tests {
             Some(FlowEvent::OutageStarted { failures: 5, .. })
         ));
         assert_eq!(flow.down(), Some(DownCause::Unavailable));
-        // Failures of requests already in flight change nothing.
+        // Answers to requests already in flight change nothing: only probes count.
         assert_eq!(flow.observe(t(0.5), DOWN), None);
+        assert_eq!(flow.observe(t(0.5), Signal::Answered), None);
+        assert_eq!(flow.down(), Some(DownCause::Unavailable));
 
         let closed = flow.admit(t(1.0), 8);
         assert_eq!((closed.allowed, closed.retry_at), (0, Some(t(5.0))));

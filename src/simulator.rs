@@ -490,7 +490,7 @@ async fn fetch_state(
             tokio::time::sleep(delay).await;
             state.answer(StatusCode::OK, body)
         }
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -499,16 +499,16 @@ async fn fetch_state(
 fn journey_answer(
     state: &SimState,
     instance_id: &str,
-) -> Result<(Value, Option<Duration>), Response> {
+) -> Result<(Value, Option<Duration>), Box<Response>> {
     let now = state.clock.now();
     let mut journeys = lock(&state.journeys);
     let Some(journey) = journeys.get_mut(instance_id) else {
         drop(journeys);
-        return Err(state.reject(
+        return Err(Box::new(state.reject(
             "/captain/api/journey/state/fetch",
             StatusCode::NOT_FOUND,
             "journey instance not found",
-        ));
+        )));
     };
     let fetches_before = journey.fetches.len() as u32;
     journey.fetches.push(now);
@@ -520,7 +520,7 @@ fn journey_answer(
         Some(Fault::Slow(delay)) => Some(delay),
         Some(fault) => {
             drop(journeys);
-            return Err(fault_answer(state, fault));
+            return Err(Box::new(fault_answer(state, fault)));
         }
         None => None,
     };

@@ -226,22 +226,20 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(clock::duration_between(now, at))
 }
 
-/// Whether a transport error comes from the TLS layer. rustls's error sits inside an
-/// `io::Error`, whose `source()` skips it, hence the look inside each `io::Error`.
+/// Whether a transport error comes from the TLS layer. rustls's error sits inside (possibly
+/// nested) `io::Error`s, whose `source()` skips the error they wrap, hence the look inside.
 fn is_tls_failure(err: &reqwest::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(current) = cause {
         if current.is::<rustls::Error>() {
             return true;
         }
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && io
+        cause = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            return true;
-        }
-        cause = current.source();
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
     false
 }

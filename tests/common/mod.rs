@@ -9,10 +9,12 @@ use std::time::Duration;
 use journeyd::clock::{Clock, ManualClock, Timestamp, parse_timestamp};
 use journeyd::config::{Config, DaemonSettings, Grant};
 use journeyd::journey::InstanceId;
-use journeyd::scheduler::Scheduler;
+use journeyd::scheduler::{Scheduler, SchedulerError};
 use journeyd::simulator::{Simulator, SimulatorConfig};
 use journeyd::storage::{self, JourneyRow, Store, TransitionRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A SQLite file in its own temporary directory, removed with it.
 pub struct TestDb {
@@ -64,7 +66,8 @@ pub struct Harness {
     pub clock: ManualClock,
     pub sim: Simulator,
     pub store: Arc<dyn Store>,
-    pub scheduler: Scheduler,
+    /// Taken out by [`Harness::start`] when the test runs the daemon loop itself.
+    scheduler: Option<Scheduler>,
 }
 
 impl Harness {
@@ -103,7 +106,7 @@ impl Harness {
             clock,
             sim,
             store,
-            scheduler,
+            scheduler: Some(scheduler),
         }
     }
 
@@ -115,8 +118,21 @@ impl Harness {
         self.store.enqueue(&ids, self.clock.now()).await.unwrap();
     }
 
+    pub fn scheduler(&self) -> &Scheduler {
+        self.scheduler
+            .as_ref()
+            .expect("the scheduler runs on its own")
+    }
+
     pub async fn poll(&self) -> usize {
-        self.scheduler.poll_due_once().await.expect("poll round")
+        self.scheduler().poll_due_once().await.expect("poll round")
+    }
+
+    /// Runs the scheduler's daemon loop in a task until the returned token is cancelled.
+    pub fn start(&mut self) -> (CancellationToken, JoinHandle<Result<(), SchedulerError>>) {
+        let scheduler = self.scheduler.take().expect("started once");
+        let shutdown = CancellationToken::new();
+        (shutdown.clone(), tokio::spawn(scheduler.run(shutdown)))
     }
 
     pub async fn row(&self, id: &str) -> JourneyRow {

@@ -1,0 +1,565 @@
+//! How journeyd behaves when GBG GO misbehaves: every failure class, Retry-After, the request
+//! budget, 429 slowdown, outages of the API and of the token endpoint, and expiry. Time is a
+//! manual clock throughout; nothing sleeps except where a real timeout is the point.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, gaps};
+use journeyd::clock::{Clock, format_timestamp, parse_timestamp};
+use journeyd::config::Grant;
+use journeyd::flow::DownCause;
+use journeyd::simulator::{Fault, Script, SimulatorConfig};
+
+const ID: &str = "PiIuACmx8Q8R7qPnAkLAqBAT";
+
+fn forever(status: &str) -> Script {
+    Script::polls(&[(status, 0)])
+}
+
+/// A harness whose state fetches go to `base_url` instead of the simulator.
+async fn pointed_at(
+    base_url: String,
+    adjust: impl FnOnce(&mut journeyd::config::Config),
+) -> Harness {
+    Harness::logging_in(adjust, SimulatorConfig::default(), move |sim| {
+        let mut settings = sim.daemon_settings(Grant::Password);
+        settings.base_url = base_url.parse().unwrap();
+        settings
+    })
+    .await
+}
+
+async fn assert_recorded(h: &Harness, class: &str, message_start: &str) {
+    let row = h.row(ID).await;
+    assert_eq!(row.last_error_class.as_deref(), Some(class), "{row:?}");
+    let error = row.last_error.clone().unwrap();
+    assert!(
+        error.starts_with(message_start),
+        "{error:?} should start with {message_start:?}"
+    );
+    assert_eq!(row.consecutive_errors, 1);
+    assert!(
+        row.stopped_at.is_none(),
+        "a transient failure keeps the journey polled"
+    );
+    let next = parse_timestamp(row.next_poll_at.as_deref().unwrap()).unwrap();
+    // error curve: 1 s for the first failure (no jitter)
+    assert_eq!(
+        next,
+        h.clock.now() + chrono::Duration::seconds(1),
+        "{row:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_recorded_and_retried() {
+    let h = Harness::with(
+        |c| c.api.request_timeout = Duration::from_millis(200),
+        SimulatorConfig::default(),
+    )
+    .await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.sim.inject(ID, Fault::Slow(Duration::from_secs(5)));
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    assert_recorded(&h, "timeout", "request timed out").await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_recorded_and_retried() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let h = pointed_at(format!("http://127.0.0.1:{port}/captain/api"), |_| {}).await;
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    assert_recorded(&h, "connect", "connection failed").await;
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_request_is_recorded_and_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream); // accepted, then closed without an answer
+        }
+    });
+    let h = pointed_at(format!("http://127.0.0.1:{port}/captain/api"), |_| {}).await;
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    assert_recorded(&h, "transport", "request failed").await;
+}
+
+#[tokio::test]
+async fn a_tls_failure_is_recorded_and_retried() {
+    // An https URL to the simulator, which speaks plain HTTP: the handshake cannot succeed.
+    let h = Harness::logging_in(
+        |_| {},
+        SimulatorConfig::default(),
+        |sim| {
+            let mut settings = sim.daemon_settings(Grant::Password);
+            settings.base_url = sim
+                .base_url()
+                .replacen("http://", "https://", 1)
+                .parse()
+                .unwrap();
+            settings
+        },
+    )
+    .await;
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    assert_recorded(&h, "tls", "TLS handshake failed").await;
+}
+
+#[tokio::test]
+async fn a_server_error_is_recorded_and_retried() {
+    let h = Harness::new().await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.sim.inject(ID, Fault::Status(500));
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    assert_recorded(
+        &h,
+        "server_error",
+        "HTTP 500: injected fault (X-Request-ID sim-",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn retry_after_on_429_and_503_delays_that_journey() {
+    let h = Harness::new().await;
+    let other = "another-journey";
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.sim.add_journey(other, forever("InProgress"));
+    h.sim.inject(
+        ID,
+        Fault::RetryAfter {
+            status: 429,
+            header: "120".into(),
+        },
+    );
+    let in_90_s = h.clock.now() + chrono::Duration::seconds(90);
+    h.sim.inject(
+        other,
+        Fault::RetryAfter {
+            status: 503,
+            header: httpdate::fmt_http_date(in_90_s.into()),
+        },
+    );
+    h.enqueue(&[ID, other]).await;
+    h.poll().await;
+
+    let now = h.clock.now();
+    let limited = h.row(ID).await;
+    assert_eq!(limited.last_error_class.as_deref(), Some("rate_limited"));
+    assert_eq!(
+        limited.next_poll_at.as_deref(),
+        Some(format_timestamp(now + chrono::Duration::seconds(120)).as_str())
+    );
+    let unavailable = h.row(other).await;
+    assert_eq!(
+        unavailable.last_error_class.as_deref(),
+        Some("server_error")
+    );
+    assert_eq!(
+        unavailable.next_poll_at.as_deref(),
+        Some(format_timestamp(now + chrono::Duration::seconds(90)).as_str()),
+        "an HTTP date works too"
+    );
+}
+
+#[tokio::test]
+async fn a_429_slows_the_whole_client_and_the_rate_recovers_gradually() {
+    let h = Harness::with(
+        |c| {
+            c.api.max_requests_per_second = 10.0;
+            c.poll.concurrency = 50;
+        },
+        SimulatorConfig::default(),
+    )
+    .await;
+    let ids: Vec<String> = (0..40).map(|n| format!("busy-{n:02}")).collect();
+    for id in &ids {
+        h.sim.add_journey(id, forever("InProgress"));
+    }
+    h.sim.inject(
+        "busy-00",
+        Fault::RetryAfter {
+            status: 429,
+            header: "1".into(),
+        },
+    );
+    h.enqueue(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+
+    assert_eq!(h.poll().await, 10, "a burst of one second's worth");
+    assert_eq!(h.scheduler().request_rate(), 5.0, "halved by the 429");
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(h.poll().await, 5, "the next second at the halved rate");
+    h.clock.advance(Duration::from_secs(29));
+    assert!((h.scheduler().request_rate() - 7.5).abs() < 1e-9);
+    h.clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        h.scheduler().request_rate(),
+        10.0,
+        "back to the maximum after the recovery period"
+    );
+}
+
+#[tokio::test]
+async fn due_work_beyond_the_budget_waits_in_next_poll_time_order() {
+    let h = Harness::with(
+        |c| {
+            c.api.max_requests_per_second = 4.0;
+            c.poll.concurrency = 50;
+        },
+        SimulatorConfig::default(),
+    )
+    .await;
+    // Enqueued a second apart, newest first in name order, so order is by time, not by name.
+    let ids: Vec<String> = (0..12).rev().map(|n| format!("queued-{n:02}")).collect();
+    for id in &ids {
+        h.sim.add_journey(id, forever("InProgress"));
+        h.enqueue(&[id]).await;
+        h.clock.advance(Duration::from_secs(1));
+    }
+
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        h.poll().await;
+        let mut polled = Vec::new();
+        for id in &ids {
+            if h.sim.fetches(id).len() == 1 && !rounds.iter().flatten().any(|p| p == id) {
+                polled.push(id.clone());
+            }
+        }
+        rounds.push(polled);
+        h.clock.advance(Duration::from_secs(1));
+    }
+    let expected: Vec<Vec<String>> = ids.chunks(4).map(<[String]>::to_vec).collect();
+    assert_eq!(rounds, expected, "four a second, longest waiting first");
+}
+
+#[tokio::test]
+async fn a_401_after_renewal_is_an_access_problem() {
+    let h = Harness::new().await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.sim.inject(ID, Fault::Status(401));
+    h.sim.inject(ID, Fault::Status(401));
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    assert_eq!(h.sim.token_requests(), 2, "renewed once");
+    assert_eq!(h.sim.fetches(ID).len(), 2, "retried once");
+    let row = h.row(ID).await;
+    assert_eq!(row.last_error_class.as_deref(), Some("unauthorized"));
+    assert_eq!(h.scheduler().api_down(), Some(DownCause::AccessDenied));
+}
+
+#[tokio::test]
+async fn a_403_pauses_polling_until_access_is_back() {
+    let h = Harness::new().await;
+    let ids: Vec<String> = (0..6).map(|n| format!("paused-{n}")).collect();
+    for id in &ids {
+        h.sim.add_journey(id, forever("InProgress"));
+    }
+    h.sim.inject("paused-0", Fault::Status(403));
+    h.sim.inject("paused-1", Fault::Status(403));
+    h.enqueue(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+
+    h.poll().await; // four slots: all polled at once, two answered 403
+    assert_eq!(h.scheduler().api_down(), Some(DownCause::AccessDenied));
+    assert_eq!(
+        h.row("paused-0").await.last_error_class.as_deref(),
+        Some("forbidden")
+    );
+    let sent = h.sim.state_requests();
+    for _ in 0..59 {
+        h.clock.advance(Duration::from_secs(1));
+        assert_eq!(h.poll().await, 0, "paused");
+    }
+    assert_eq!(h.sim.state_requests(), sent);
+
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(h.poll().await, 1, "one probe a minute");
+    assert_eq!(h.scheduler().api_down(), None, "the probe got through");
+    h.clock.advance(Duration::from_secs(2));
+    assert!(h.poll().await >= 1, "polling resumed");
+}
+
+#[tokio::test]
+async fn repeated_404s_stop_the_journey_as_not_found() {
+    let h = Harness::new().await;
+    h.enqueue(&[ID]).await; // the simulator has never heard of it: 404
+    let rounds = h.poll_until_stopped(ID).await;
+    assert_eq!(rounds, 3, "poll.not_found_after");
+    let row = h.row(ID).await;
+    assert_eq!(row.stop_reason.as_deref(), Some("not_found"));
+    assert_eq!(row.consecutive_not_found, 3);
+    assert_eq!(row.last_error_class.as_deref(), Some("not_found"));
+    assert_eq!(
+        h.scheduler().api_down(),
+        None,
+        "a 404 says nothing about GBG GO's health"
+    );
+}
+
+#[tokio::test]
+async fn a_400_stops_the_journey_as_rejected_with_the_message() {
+    let h = Harness::new().await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.sim.inject(ID, Fault::Status(400));
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    let row = h.row(ID).await;
+    assert_eq!(row.stop_reason.as_deref(), Some("rejected"));
+    assert!(
+        row.last_error
+            .unwrap()
+            .starts_with("HTTP 400: injected fault")
+    );
+    assert_eq!(row.next_poll_at, None);
+}
+
+#[tokio::test]
+async fn an_unknown_status_is_stored_verbatim_and_polling_goes_on() {
+    let h = Harness::new().await;
+    h.sim.add_journey(
+        ID,
+        Script::polls(&[("AwaitingDocuments", 2), ("Completed", 0)]),
+    );
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    let row = h.row(ID).await;
+    assert_eq!(row.status.as_deref(), Some("AwaitingDocuments"));
+    assert!(row.next_poll_at.is_some() && row.stopped_at.is_none());
+    h.poll_until_stopped(ID).await;
+    assert_eq!(h.row(ID).await.status.as_deref(), Some("Completed"));
+}
+
+#[tokio::test]
+async fn journeys_older_than_give_up_after_expire_without_a_request() {
+    let h = Harness::with(
+        |c| c.poll.give_up_after = Duration::from_secs(3_600),
+        SimulatorConfig::default(),
+    )
+    .await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.enqueue(&[ID]).await;
+    h.poll().await;
+    h.clock.advance(Duration::from_secs(3_601));
+    h.poll().await;
+    let row = h.row(ID).await;
+    assert_eq!(row.stop_reason.as_deref(), Some("expired"));
+    assert_eq!(row.polls, 1, "no request for the expiry");
+    assert_eq!(h.sim.fetches(ID).len(), 1);
+}
+
+#[tokio::test]
+async fn an_outage_is_probed_slowly_and_the_backlog_ramps_up_afterwards() {
+    let h = Harness::with(
+        |c| {
+            c.api.max_requests_per_second = 20.0;
+            c.poll.concurrency = 8;
+        },
+        SimulatorConfig::default(),
+    )
+    .await;
+    let ids: Vec<String> = (0..200).map(|n| format!("backlog-{n:03}")).collect();
+    for id in &ids {
+        h.sim
+            .add_journey(id, Script::polls(&[("InProgress", 1), ("Completed", 0)]));
+    }
+    h.enqueue(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    h.sim.set_api_down(true);
+
+    // An hour of outage, a poll round every second.
+    let mut sent_per_minute = Vec::new();
+    let mut sent = 0;
+    for second in 1..=3_600 {
+        h.poll().await;
+        if second % 60 == 0 {
+            sent_per_minute.push(h.sim.state_requests() - sent);
+            sent = h.sim.state_requests();
+        }
+        h.clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(h.scheduler().api_down(), Some(DownCause::Unavailable));
+    assert!(
+        sent_per_minute[0] <= 16 + 4,
+        "first minute: {sent_per_minute:?}"
+    );
+    assert!(
+        sent_per_minute[5..].iter().all(|n| *n <= 1),
+        "one probe a minute once backed off: {sent_per_minute:?}"
+    );
+
+    h.sim.set_api_down(false);
+    let mut polled_per_second = Vec::new();
+    let mut before = h.sim.state_requests();
+    for _ in 0..120 {
+        h.poll().await;
+        polled_per_second.push(h.sim.state_requests() - before);
+        before = h.sim.state_requests();
+        h.clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(h.scheduler().api_down(), None);
+    let first = polled_per_second.iter().position(|n| *n > 0).unwrap();
+    let ramp = &polled_per_second[first..];
+    assert!(ramp[..5].iter().all(|n| *n <= 2), "starts slowly: {ramp:?}");
+    assert!(
+        ramp.iter().all(|n| *n <= 20),
+        "never above the budget: {ramp:?}"
+    );
+    assert!(
+        ramp[30..40].iter().sum::<u64>() > ramp[..10].iter().sum::<u64>(),
+        "climbs: {ramp:?}"
+    );
+    let stopped = h
+        .store
+        .list(&journeyd::storage::ListFilter {
+            active: Some(false),
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stopped.len(), ids.len(), "the whole backlog got through");
+}
+
+#[tokio::test]
+async fn a_down_token_endpoint_gets_a_few_requests_a_minute() {
+    let sim = SimulatorConfig {
+        token_lifetime: Duration::from_secs(60),
+        ..SimulatorConfig::default()
+    };
+    let h = Harness::with(|c| c.poll.concurrency = 8, sim).await;
+    let ids: Vec<String> = (0..50).map(|n| format!("tokenless-{n:02}")).collect();
+    for id in &ids {
+        h.sim.add_journey(id, forever("InProgress"));
+    }
+    h.enqueue(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    h.poll().await;
+    assert_eq!(h.sim.token_requests(), 1);
+    h.sim.set_token_endpoint_down(true);
+
+    let mut per_minute = Vec::new();
+    let mut before = h.sim.token_requests();
+    for second in 1..=600 {
+        h.clock.advance(Duration::from_secs(1));
+        h.poll().await;
+        if second % 60 == 0 {
+            per_minute.push(h.sim.token_requests() - before);
+            before = h.sim.token_requests();
+        }
+    }
+    assert!(per_minute.iter().all(|n| *n <= 4), "{per_minute:?}");
+    assert_eq!(h.scheduler().api_down(), Some(DownCause::Unavailable));
+    let row = h.row("tokenless-00").await;
+    assert_eq!(row.last_error_class.as_deref(), Some("token_unavailable"));
+
+    h.sim.set_token_endpoint_down(false);
+    for _ in 0..120 {
+        h.clock.advance(Duration::from_secs(1));
+        h.poll().await;
+    }
+    assert_eq!(
+        h.scheduler().api_down(),
+        None,
+        "recovered once tokens flow again"
+    );
+}
+
+#[tokio::test]
+async fn error_backoff_gaps_double_up_to_the_maximum() {
+    let h = Harness::with(
+        |c| c.retry.max_backoff = Duration::from_secs(4),
+        SimulatorConfig::default(),
+    )
+    .await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    // Four failures in a row: one more would count as an outage (see the outage test).
+    for _ in 0..4 {
+        h.sim.inject(ID, Fault::Status(502));
+    }
+    h.enqueue(&[ID]).await;
+    for _ in 0..5 {
+        h.poll_when_due(ID).await;
+    }
+    assert_eq!(gaps(&h.sim.fetches(ID)), [1.0, 2.0, 4.0, 4.0]);
+    assert_eq!(h.row(ID).await.status.as_deref(), Some("InProgress"));
+}
+
+async fn wait_for_fetch(sim: &journeyd::simulator::Simulator, id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sim.fetches(id).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} was never fetched"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_polls_in_flight_finish_and_records_them() {
+    let mut h = Harness::with(
+        |c| c.shutdown.grace_period = Duration::from_secs(20),
+        SimulatorConfig::default(),
+    )
+    .await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.sim.inject(ID, Fault::Slow(Duration::from_millis(300)));
+    h.enqueue(&[ID]).await;
+    let (shutdown, run) = h.start();
+    wait_for_fetch(&h.sim, ID).await;
+
+    shutdown.cancel();
+    run.await.unwrap().expect("clean stop");
+
+    let row = h.store.journey(ID).await.unwrap().unwrap();
+    assert_eq!(
+        row.status.as_deref(),
+        Some("InProgress"),
+        "the answer was recorded"
+    );
+    assert_eq!(row.lease_owner, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_slower_than_the_grace_period_are_abandoned() {
+    let mut h = Harness::with(
+        |c| {
+            c.shutdown.grace_period = Duration::from_millis(100);
+            c.api.request_timeout = Duration::from_secs(120);
+        },
+        SimulatorConfig::default(),
+    )
+    .await;
+    h.sim.add_journey(ID, forever("InProgress"));
+    h.sim.inject(ID, Fault::Slow(Duration::from_secs(60)));
+    h.enqueue(&[ID]).await;
+    let (shutdown, run) = h.start();
+    wait_for_fetch(&h.sim, ID).await;
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the grace period bounds the shutdown")
+        .unwrap()
+        .expect("clean stop");
+
+    let row = h.store.journey(ID).await.unwrap().unwrap();
+    assert_eq!(row.polls, 0, "nothing half-written");
+    assert_eq!(
+        row.lease_owner, None,
+        "its lease is released for the next start"
+    );
+}
