@@ -60,7 +60,7 @@ impl Default for SimulatorConfig {
 /// The statuses a simulated journey goes through. The last step lasts for ever.
 #[derive(Debug, Clone)]
 pub enum Script {
-    /// Each status for that many fetches.
+    /// Each status for that many answers (faulty answers do not count).
     Polls(Vec<(String, u32)>),
     /// Each status for that long after the journey was added.
     Timed(Vec<(String, Duration)>),
@@ -75,7 +75,7 @@ impl Script {
         Self::Timed(steps.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect())
     }
 
-    fn status_at(&self, fetches_before: u32, elapsed: Duration) -> &str {
+    fn status_at(&self, answered_before: u32, elapsed: Duration) -> &str {
         fn pick<T: Copy + PartialOrd + std::ops::Add<Output = T>>(
             steps: &[(String, T)],
             position: T,
@@ -93,7 +93,7 @@ impl Script {
                 .map_or("InProgress", |(status, _)| status.as_str())
         }
         match self {
-            Self::Polls(steps) => pick(steps, fetches_before, 0),
+            Self::Polls(steps) => pick(steps, answered_before, 0),
             Self::Timed(steps) => pick(steps, elapsed, Duration::ZERO),
         }
     }
@@ -162,6 +162,8 @@ struct SimJourney {
     script: Script,
     added_at: Timestamp,
     fetches: Vec<Timestamp>,
+    /// Fetches answered with the journey's state: a script advances only on those.
+    answered: u32,
     completed_at: Option<Timestamp>,
     faults: VecDeque<Fault>,
 }
@@ -278,6 +280,7 @@ impl Simulator {
                 script,
                 added_at: now,
                 fetches: Vec::new(),
+                answered: 0,
                 completed_at: None,
                 faults: VecDeque::new(),
             },
@@ -510,7 +513,6 @@ fn journey_answer(
             "journey instance not found",
         )));
     };
-    let fetches_before = journey.fetches.len() as u32;
     journey.fetches.push(now);
     let fault = journey.faults.pop_front().or_else(|| {
         let draw = state.draws.fetch_add(1, Ordering::Relaxed);
@@ -524,8 +526,13 @@ fn journey_answer(
         }
         None => None,
     };
+    let answered_before = journey.answered;
+    journey.answered += 1;
     let elapsed = clock::duration_between(journey.added_at, now);
-    let status = journey.script.status_at(fetches_before, elapsed).to_owned();
+    let status = journey
+        .script
+        .status_at(answered_before, elapsed)
+        .to_owned();
     let terminal = matches!(
         status_key(&status).as_str(),
         "completed" | "failed" | "error"
@@ -546,7 +553,7 @@ fn journey_answer(
         "status": status,
         "data": {
             "initiator": "journeyd-simulator",
-            "process": {"flow": {"sim-variant": {"status": status, "fetches": fetches_before + 1}}},
+            "process": {"flow": {"sim-variant": {"status": status, "answers": answered_before + 1}}},
         },
         "instanceId": instance_id,
     });

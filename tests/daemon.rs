@@ -243,8 +243,9 @@ async fn journeys_are_tracked_to_the_end_with_one_event_each() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_and_restarted_it_resumes_without_duplicate_transitions() {
+async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
     const JOURNEYS: usize = 24;
+    const KILLS: u64 = 12;
     let statuses = [
         "InProgress",
         "Paused",
@@ -270,13 +271,30 @@ async fn killed_and_restarted_it_resumes_without_duplicate_transitions() {
     assert!(enqueue.output().unwrap().status.success());
     let pool = db.outside_pool().await;
 
-    let total = (JOURNEYS * statuses.len()) as i64;
-    for (run, kill_at) in [(1, total / 4), (2, total / 2), (3, total * 3 / 4)] {
-        let mut daemon = Daemon::start(&db, &sim, run);
-        wait_for_count(&pool, "SELECT count(*) FROM journey_transitions", kill_at).await;
+    // Kill points spread over the workload, each a random few milliseconds after a given number
+    // of transitions is visible, from a fixed seed so a failure can be replayed.
+    let total = (JOURNEYS * statuses.len()) as u64;
+    let mut seed = 0x5eed_u64;
+    let mut random = move |below: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % below
+    };
+    const TRANSITIONS: &str = "SELECT count(*) FROM journey_transitions";
+    for run in 1..=KILLS {
+        let kill_at = (total * run / (KILLS + 1)) as i64;
+        let mut daemon = Daemon::start(&db, &sim, run as u32);
+        wait_for_count(&pool, TRANSITIONS, kill_at).await;
+        tokio::time::sleep(Duration::from_millis(random(25))).await;
+        let seen_before = count(&pool, TRANSITIONS).await;
         daemon.kill();
+        assert!(
+            count(&pool, TRANSITIONS).await >= seen_before,
+            "a committed transition vanished"
+        );
     }
-    let mut last = Daemon::start(&db, &sim, 4);
+    let mut last = Daemon::start(&db, &sim, KILLS as u32 + 1);
     wait_for_count(&pool, STOPPED, JOURNEYS as i64).await;
     last.signal("TERM");
     assert_eq!(last.wait().await.code(), Some(0));
@@ -353,4 +371,38 @@ async fn a_second_daemon_on_the_same_file_is_refused() {
         message.contains("another `journeyd run` is already using"),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    sim.add_journey("slow-1", Script::polls(&[("InProgress", 0)]));
+    sim.inject(
+        "slow-1",
+        journeyd::simulator::Fault::Slow(Duration::from_secs(30)),
+    );
+    let enqueue = Command::new(binary())
+        .args(["enqueue", "slow-1"])
+        .env("JOURNEYD_DATABASE__URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(enqueue.status.success());
+    let mut daemon = Daemon::start(&db, &sim, 1);
+    let deadline = Instant::now() + DEADLINE;
+    while sim.fetches("slow-1").is_empty() {
+        assert!(Instant::now() < deadline, "never polled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    daemon.signal("TERM");
+    let deadline = Instant::now() + DEADLINE;
+    while !daemon.log_text().contains("finishing polls in flight") {
+        assert!(Instant::now() < deadline, "first signal not handled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    daemon.signal("INT");
+
+    assert_eq!(daemon.wait().await.code(), Some(130));
+    assert!(daemon.log_text().contains("second signal"));
 }

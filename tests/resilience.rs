@@ -10,7 +10,7 @@ use common::{Harness, gaps};
 use journeyd::clock::{Clock, format_timestamp, parse_timestamp};
 use journeyd::config::Grant;
 use journeyd::flow::DownCause;
-use journeyd::simulator::{Fault, Script, SimulatorConfig};
+use journeyd::simulator::{Fault, FaultRates, Script, SimulatorConfig};
 
 const ID: &str = "PiIuACmx8Q8R7qPnAkLAqBAT";
 
@@ -562,4 +562,67 @@ async fn polls_slower_than_the_grace_period_are_abandoned() {
         row.lease_owner, None,
         "its lease is released for the next start"
     );
+}
+
+#[tokio::test]
+async fn under_random_faults_every_journey_still_ends_with_a_clean_history() {
+    let h = Harness::with(
+        |c| {
+            c.poll.concurrency = 8;
+            c.api.max_requests_per_second = 50.0;
+            c.api.request_timeout = Duration::from_secs(5);
+        },
+        SimulatorConfig::default(),
+    )
+    .await;
+    h.sim.set_fault_rates(FaultRates {
+        server_error: 0.08,
+        rate_limited: 0.04,
+        retry_after_seconds: 2,
+        malformed: 0.04,
+        slow: 0.04,
+        slow_by: Duration::from_millis(20),
+    });
+    let statuses = ["InProgress", "Paused", "InProgress", "Completed"];
+    let script: Vec<(&str, u32)> = statuses.iter().map(|s| (*s, 2)).collect();
+    let ids: Vec<String> = (0..60).map(|n| format!("chaos-{n:02}")).collect();
+    for id in &ids {
+        h.sim.add_journey(id, Script::polls(&script));
+    }
+    h.enqueue(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+
+    for second in 0.. {
+        h.poll().await;
+        let active = h
+            .store
+            .list(&journeyd::storage::ListFilter {
+                active: Some(true),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if active.is_empty() {
+            break;
+        }
+        assert!(second < 3_600, "journeys never finished");
+        h.clock.advance(Duration::from_secs(1));
+    }
+
+    let mut errors = 0;
+    for id in &ids {
+        let row = h.row(id).await;
+        assert_eq!(row.status.as_deref(), Some("Completed"), "{id}");
+        errors += row.error_count;
+        // Faults only delay answers; a failed poll does not consume a scripted step, so every
+        // status is seen, once.
+        assert_eq!(
+            common::path(&h.transitions(id).await),
+            common::expected_path(&statuses),
+            "{id}"
+        );
+    }
+    assert!(errors > 0, "faults were injected");
+    assert!(h.sim.rejections().is_empty(), "{:?}", h.sim.rejections());
 }
