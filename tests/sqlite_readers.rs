@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::Harness;
 use journeyd::simulator::{Script, SimulatorConfig};
-use journeyd::storage::ListFilter;
 use sqlx::{Connection, SqliteConnection};
 
 const JOURNEYS: usize = 400;
@@ -71,16 +70,7 @@ async fn busy_readers_never_block_the_daemon_nor_get_blocked() {
             h.store.maintain().await.expect("checkpoint");
         }
         largest_wal = largest_wal.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
-        let active = h
-            .store
-            .list(&ListFilter {
-                active: Some(true),
-                limit: 1,
-                ..ListFilter::default()
-            })
-            .await
-            .unwrap();
-        if active.is_empty() {
+        if h.all_stopped().await {
             break;
         }
         assert!(round < 1_000, "journeys never finished");

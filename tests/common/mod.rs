@@ -11,7 +11,7 @@ use journeyd::config::{Config, DaemonSettings, Grant};
 use journeyd::journey::InstanceId;
 use journeyd::scheduler::{Scheduler, SchedulerError};
 use journeyd::simulator::{Simulator, SimulatorConfig};
-use journeyd::storage::{self, JourneyRow, Store, TransitionRow};
+use journeyd::storage::{self, JourneyRow, ListFilter, Store, TransitionRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +122,22 @@ impl Harness {
         self.scheduler
             .as_ref()
             .expect("the scheduler runs on its own")
+    }
+
+    /// Enqueues owned IDs, as tests that generate them have them.
+    pub async fn enqueue_all(&self, ids: &[String]) {
+        self.enqueue(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
+    }
+
+    /// Whether no journey is still being polled.
+    pub async fn all_stopped(&self) -> bool {
+        let filter = ListFilter {
+            active: Some(true),
+            limit: 1,
+            ..ListFilter::default()
+        };
+        self.store.list(&filter).await.unwrap().is_empty()
     }
 
     pub async fn poll(&self) -> usize {
