@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use journeyd::clock::{Clock, SystemClock};
+use journeyd::clock::{self, Clock, SystemClock};
 use journeyd::config::{Config, ConfigError};
 use journeyd::journey::InstanceId;
 use journeyd::storage::{self, JourneyRow, ListFilter, Store};
-use journeyd::{daemon, demo, shutdown, telemetry};
+use journeyd::telemetry::metrics;
+use journeyd::{daemon, demo, housekeeping, shutdown, telemetry};
 
 /// Tracks GBG GO identity-verification journeys until they end.
 #[derive(Debug, Parser)]
@@ -47,6 +48,15 @@ enum Command {
     List(ListArgs),
     /// Apply database migrations (`run` also does this at start).
     Migrate,
+    /// Delete journeys that stopped being polled long ago, with their transitions.
+    Prune {
+        /// Delete journeys stopped longer ago than this, e.g. `30d`.
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the effective configuration, secrets redacted.
     Config,
     /// Run the daemon against a simulated GBG GO on a fresh database; no credentials needed.
@@ -77,6 +87,9 @@ struct ListArgs {
     /// Only journeys no longer polled.
     #[arg(long)]
     stopped: bool,
+    /// Only journeys marked stuck.
+    #[arg(long)]
+    stuck: bool,
     /// At most this many rows.
     #[arg(long, default_value_t = 100)]
     limit: u32,
@@ -118,7 +131,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             let shutdown = shutdown::on_signals().context("cannot listen for signals")?;
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            daemon::run(&config, &settings, store, clock, shutdown).await?;
+            let metrics = metrics::install().context("cannot set up metrics")?;
+            daemon::run(&config, &settings, store, clock, shutdown, Some(metrics)).await?;
         }
         Command::Enqueue(args) => {
             // Every ID is checked before the database is touched: all or nothing.
@@ -137,6 +151,28 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             open_store(&config).await?;
             println!("database is up to date ({})", config.database.url);
+        }
+        Command::Prune {
+            older_than,
+            dry_run,
+        } => {
+            let store = open_store(&config).await?;
+            let cutoff = clock::sub(SystemClock.now(), older_than);
+            if dry_run {
+                let prunable = store.prunable(cutoff).await?;
+                println!(
+                    "would delete {} journey(s) and {} transition(s) stopped before {}",
+                    prunable.journeys,
+                    prunable.transitions,
+                    clock::format_timestamp(cutoff)
+                );
+            } else {
+                let deleted = housekeeping::prune(store.as_ref(), cutoff).await?;
+                println!(
+                    "deleted {deleted} journey(s) stopped before {}, with their transitions",
+                    clock::format_timestamp(cutoff)
+                );
+            }
         }
         Command::Demo { .. } => unreachable!("handled above"),
     }
@@ -244,6 +280,7 @@ async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
             (_, true) => Some(false),
             _ => None,
         },
+        stuck: args.stuck,
         limit: args.limit,
     };
     let rows = store.list(&filter).await?;

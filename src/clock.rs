@@ -90,6 +90,14 @@ pub fn add(ts: Timestamp, by: Duration) -> Timestamp {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// `ts - by`, saturating at the distant past.
+pub fn sub(ts: Timestamp, by: Duration) -> Timestamp {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| ts.checked_sub_signed(by))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

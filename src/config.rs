@@ -5,7 +5,9 @@
 //! Values only `journeyd run` needs (credentials, the API's address) are checked by
 //! [`Config::daemon`], so that `journeyd enqueue` works without them.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,9 +16,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-use crate::journey::TerminalStatuses;
+use crate::journey::{TerminalStatuses, status_key};
 use crate::policy::{ErrorCurve, Policy, ProgressCurve};
 use crate::secret::Secret;
+use crate::storage::StuckRules;
 
 /// The GBG token endpoint shared by every region.
 pub const GBG_TOKEN_URL: &str = "https://api.auth.gbgplc.com/as/token.oauth2";
@@ -53,6 +56,9 @@ pub struct Config {
     pub retry: RetryConfig,
     pub lease: LeaseConfig,
     pub shutdown: ShutdownConfig,
+    pub http: HttpConfig,
+    pub stuck: StuckConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
 }
 
@@ -171,6 +177,38 @@ pub struct ShutdownConfig {
     pub grace_period: Duration,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/healthz` and `/readyz`; empty turns the listener off.
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StuckConfig {
+    /// A journey not ended this long after its start is stuck.
+    #[serde(with = "humantime_serde")]
+    pub after: Duration,
+    /// A journey in one of these statuses for longer than its limit is stuck.
+    pub status_after: BTreeMap<String, humantime_serde::Serde<Duration>>,
+    /// How often the stuck check runs.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Journeys that stopped being polled longer ago than this are deleted, with their
+    /// transitions.
+    #[serde(with = "humantime_serde")]
+    pub finished_after: Duration,
+    /// How often the daemon deletes them.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -235,6 +273,18 @@ impl Default for Config {
             },
             shutdown: ShutdownConfig {
                 grace_period: Duration::from_secs(10),
+            },
+            http: HttpConfig {
+                listen: "127.0.0.1:9464".into(),
+            },
+            stuck: StuckConfig {
+                after: Duration::from_secs(86_400),
+                status_after: BTreeMap::new(),
+                check_interval: Duration::from_secs(60),
+            },
+            retention: RetentionConfig {
+                finished_after: Duration::from_secs(90 * 86_400),
+                interval: Duration::from_secs(3_600),
             },
             log: LogConfig {
                 format: None,
@@ -323,6 +373,10 @@ impl Config {
             ("api.max_probe_interval", self.api.max_probe_interval),
             ("poll.give_up_after", self.poll.give_up_after),
             ("shutdown.grace_period", self.shutdown.grace_period),
+            ("stuck.after", self.stuck.after),
+            ("stuck.check_interval", self.stuck.check_interval),
+            ("retention.finished_after", self.retention.finished_after),
+            ("retention.interval", self.retention.interval),
             (
                 "database.maintenance_interval",
                 self.database.maintenance_interval,
@@ -402,9 +456,48 @@ impl Config {
             http_url("api.base_url", base_url)?;
         }
         http_url("auth.token_url", &self.auth.token_url)?;
+        self.http_listen()?;
+        if let Some((status, _)) = self
+            .stuck
+            .status_after
+            .iter()
+            .find(|(_, limit)| limit.is_zero())
+        {
+            return Err(invalid(
+                "stuck.status_after",
+                format!("gives {status:?} a zero limit; it must be longer than zero"),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|err| invalid("log.level", format!("is not a valid filter: {err}")))?;
         Ok(())
+    }
+
+    /// Where to serve `/metrics`, `/healthz` and `/readyz`; `None` when `http.listen` is empty.
+    pub fn http_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let listen = self.http.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            invalid(
+                "http.listen",
+                format!("must be an IP address and port such as 127.0.0.1:9464, not {listen:?}"),
+            )
+        })
+    }
+
+    /// When journeys count as stuck.
+    pub fn stuck_rules(&self) -> StuckRules {
+        StuckRules {
+            after: self.stuck.after,
+            by_status: self
+                .stuck
+                .status_after
+                .iter()
+                .map(|(status, limit)| (status_key(status), **limit))
+                .collect(),
+        }
     }
 
     /// The polling policy these settings describe.

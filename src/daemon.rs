@@ -1,15 +1,21 @@
-//! `journeyd run`: wires configuration, the GBG GO client, storage and the scheduler together.
-//! `journeyd demo` goes through here too, so the demo shows the real daemon.
+//! `journeyd run`: wires configuration, the GBG GO client, storage, the scheduler, housekeeping
+//! and the HTTP surface together. `journeyd demo` goes through here too, so the demo shows the
+//! real daemon.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, GbgClient};
 use crate::clock::Clock;
-use crate::config::{Config, DaemonSettings};
+use crate::config::{Config, ConfigError, DaemonSettings};
 use crate::flow::FlowSettings;
+use crate::housekeeping::{self, HousekeepingSettings};
+use crate::http::{self, HttpState};
 use crate::scheduler::{Scheduler, SchedulerError, SchedulerSettings, lease_owner_name};
+use crate::service::Liveness;
 use crate::storage::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,10 +23,61 @@ pub enum DaemonError {
     #[error("cannot set up the GBG GO client: {0}")]
     Client(#[from] ApiError),
     #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on `http.listen` ({address})")]
+    Listen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
     Scheduler(#[from] SchedulerError),
 }
 
-/// Builds the scheduler the configuration describes.
+fn scheduler_settings(config: &Config) -> SchedulerSettings {
+    SchedulerSettings {
+        concurrency: config.poll.concurrency,
+        scan_interval: config.poll.scan_interval,
+        lease_ttl: config.lease.ttl,
+        grace_period: config.shutdown.grace_period,
+        owner: lease_owner_name(),
+        flow: FlowSettings {
+            max_rate: config.api.max_requests_per_second,
+            recovery_period: config.api.recovery_period,
+            probe_interval: config.api.probe_interval,
+            max_probe_interval: config.api.max_probe_interval,
+        },
+    }
+}
+
+fn housekeeping_settings(config: &Config) -> HousekeepingSettings {
+    HousekeepingSettings {
+        maintenance_interval: config.database.maintenance_interval,
+        stuck: config.stuck_rules(),
+        stuck_check_interval: config.stuck.check_interval,
+        retention: config.retention.finished_after,
+        retention_interval: config.retention.interval,
+    }
+}
+
+/// Builds the scheduler the configuration describes, around `api`.
+fn build_scheduler(
+    config: &Config,
+    api: Arc<GbgClient>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    liveness: Arc<Liveness>,
+) -> Scheduler {
+    Scheduler::new(
+        store,
+        api,
+        config.policy(),
+        clock,
+        scheduler_settings(config),
+        liveness,
+    )
+}
+
+/// The scheduler alone, as tests and tools that drive it by hand want it.
 pub fn scheduler(
     config: &Config,
     settings: &DaemonSettings,
@@ -28,38 +85,73 @@ pub fn scheduler(
     clock: Arc<dyn Clock>,
 ) -> Result<Scheduler, DaemonError> {
     let api = GbgClient::new(settings, config.api.request_timeout, clock.clone())?;
-    Ok(Scheduler::new(
-        store,
+    let liveness = Arc::new(Liveness::new(None));
+    Ok(build_scheduler(
+        config,
         Arc::new(api),
-        config.policy(),
+        store,
         clock,
-        SchedulerSettings {
-            concurrency: config.poll.concurrency,
-            scan_interval: config.poll.scan_interval,
-            lease_ttl: config.lease.ttl,
-            grace_period: config.shutdown.grace_period,
-            maintenance_interval: config.database.maintenance_interval,
-            owner: lease_owner_name(),
-            flow: FlowSettings {
-                max_rate: config.api.max_requests_per_second,
-                recovery_period: config.api.recovery_period,
-                probe_interval: config.api.probe_interval,
-                max_probe_interval: config.api.max_probe_interval,
-            },
-        },
+        liveness,
     ))
 }
 
-/// Tracks journeys until `shutdown` is cancelled. The store must be migrated.
+/// Tracks journeys until `shutdown` is cancelled. The store must be migrated. `metrics` is the
+/// handle of an installed recorder, for `/metrics`.
 pub async fn run(
     config: &Config,
     settings: &DaemonSettings,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
+    metrics: Option<PrometheusHandle>,
 ) -> Result<(), DaemonError> {
-    scheduler(config, settings, store, clock)?
-        .run(shutdown)
-        .await?;
-    Ok(())
+    let api = Arc::new(GbgClient::new(
+        settings,
+        config.api.request_timeout,
+        clock.clone(),
+    )?);
+    let liveness = Arc::new(Liveness::from_env());
+    let listener = match config.http_listen()? {
+        Some(address) => Some(
+            http::bind(address)
+                .await
+                .map_err(|source| DaemonError::Listen { address, source })?,
+        ),
+        None => None,
+    };
+    let scheduler = build_scheduler(
+        config,
+        api.clone(),
+        store.clone(),
+        clock.clone(),
+        liveness.clone(),
+    );
+    let housekeeping = tokio::spawn(housekeeping::run(
+        store.clone(),
+        clock.clone(),
+        housekeeping_settings(config),
+        shutdown.clone(),
+    ));
+    let server = listener.map(|listener| {
+        let state = HttpState {
+            metrics,
+            liveness,
+            store,
+            api,
+            clock,
+            stalled_after: config.poll.scan_interval * 3 + Duration::from_secs(10),
+        };
+        tokio::spawn(http::serve(listener, state, shutdown.clone()))
+    });
+
+    let result = scheduler.run(shutdown.clone()).await;
+    // If the scheduler stopped on its own, everything else stops with it.
+    shutdown.cancel();
+    housekeeping.await.ok();
+    if let Some(server) = server
+        && let Ok(Err(err)) = server.await
+    {
+        tracing::warn!(error = %err, "the HTTP listener failed");
+    }
+    Ok(result?)
 }

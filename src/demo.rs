@@ -56,6 +56,7 @@ pub struct DemoSummary {
 fn demo_config(database_url: String) -> Config {
     let mut config = Config::default();
     config.database.url = database_url;
+    config.http.listen = String::new();
     config.poll.initial_interval = Duration::from_millis(300);
     config.poll.max_interval = Duration::from_secs(2);
     config.poll.multiplier = 1.5;
@@ -175,9 +176,9 @@ pub async fn run(
             shutdown.clone(),
         );
         let settings = simulator.daemon_settings(Grant::Password);
-        tokio::spawn(
-            async move { crate::daemon::run(&config, &settings, store, clock, shutdown).await },
-        )
+        tokio::spawn(async move {
+            crate::daemon::run(&config, &settings, store, clock, shutdown, None).await
+        })
     };
 
     tokio::time::sleep(Duration::from_secs(1)).await;

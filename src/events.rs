@@ -12,6 +12,7 @@ use tracing::Level;
 use crate::clock::{Timestamp, format_timestamp};
 use crate::flow::DownCause;
 use crate::journey::{FailureClass, StopReason, is_completed};
+use crate::telemetry::metrics;
 
 /// A journey reached a terminal status.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,21 @@ pub enum JourneyEvent {
         reason: StopReason,
         detail: String,
     },
+    /// The stuck check marked the journey.
+    Stuck {
+        instance_id: String,
+        status: Option<String>,
+        /// `age` or `status`.
+        reason: String,
+        /// Start of the period that was too long.
+        since: String,
+    },
+    /// A stuck journey moved on or ended.
+    Unstuck {
+        instance_id: String,
+        status: Option<String>,
+        ended: bool,
+    },
     /// Polling gave up: the journey was enqueued longer than `poll.give_up_after` ago.
     Expired {
         instance_id: String,
@@ -63,13 +79,16 @@ impl JourneyEvent {
                 instance_id,
                 from,
                 to,
-            } => tracing::info!(
+            } => {
+                metrics::record_transition(to);
+                tracing::info!(
                 event = "journey_status_changed",
                 instance_id = %instance_id,
                 from_status = from.as_deref(),
                 to_status = %to,
                 "journey status changed"
-            ),
+                );
+            }
             Self::Finished(finished) => finished.emit(),
             Self::PollFailed {
                 instance_id,
@@ -92,26 +111,56 @@ impl JourneyEvent {
                 instance_id,
                 reason,
                 detail,
-            } => tracing::warn!(
+            } => {
+                metrics::record_ended(reason.as_str());
+                tracing::warn!(
                 event = "journey_stopped",
                 instance_id = %instance_id,
                 reason = %reason,
                 detail = %detail,
                 "stopped polling journey"
+                );
+            }
+            Self::Stuck {
+                instance_id,
+                status,
+                reason,
+                since,
+            } => tracing::warn!(
+                event = "journey_stuck",
+                instance_id = %instance_id,
+                status = status.as_deref(),
+                reason = %reason,
+                since = %since,
+                "journey is stuck"
+            ),
+            Self::Unstuck {
+                instance_id,
+                status,
+                ended,
+            } => tracing::info!(
+                event = "journey_unstuck",
+                instance_id = %instance_id,
+                status = status.as_deref(),
+                ended,
+                "stuck journey moved on"
             ),
             Self::Expired {
                 instance_id,
                 status,
                 enqueued_at,
                 polls,
-            } => tracing::warn!(
+            } => {
+                metrics::record_ended(StopReason::Expired.as_str());
+                tracing::warn!(
                 event = "journey_expired",
                 instance_id = %instance_id,
                 status = status.as_deref(),
                 enqueued_at = %format_timestamp(*enqueued_at),
                 polls,
                 "gave up on a journey that did not end in time"
-            ),
+                );
+            }
         }
     }
 }

@@ -8,7 +8,10 @@
 //!   when to poll next);
 //! - [`scheduler`]: claims due journeys, polls them, records results; [`flow`]: how many
 //!   requests may start now (rate budget, 429 slowdown, outage probing); [`daemon`] wires it up;
-//! - [`events`], [`telemetry`]: the structured log; [`shutdown`]: signal handling;
+//! - [`housekeeping`]: stuck check, gauges, retention, database maintenance, on timers;
+//! - [`events`], [`telemetry`]: structured log events and metrics; [`http`]: `/metrics`,
+//!   `/healthz`, `/readyz`; [`service`]: liveness and systemd notifications;
+//!   [`shutdown`]: signal handling;
 //! - [`simulator`], [`demo`]: a simulated GBG GO and the demo that runs the daemon against it.
 
 pub mod api;
@@ -18,10 +21,13 @@ pub mod daemon;
 pub mod demo;
 pub mod events;
 pub mod flow;
+pub mod housekeeping;
+pub mod http;
 pub mod journey;
 pub mod policy;
 pub mod scheduler;
 pub mod secret;
+pub mod service;
 pub mod shutdown;
 pub mod simulator;
 pub mod storage;

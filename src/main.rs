@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
     match cli::execute(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("journeyd: error: {err:#}");
+            eprintln!("journeyd: error: {}", describe(&err));
             if cli::is_usage_error(&err) {
                 ExitCode::from(2)
             } else {
@@ -22,4 +22,20 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The error and its causes, each said once: most of journeyd's errors already quote their
+/// cause in their own message.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
 }

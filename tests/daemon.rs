@@ -52,6 +52,8 @@ impl Daemon {
             [retry]
             initial_backoff = "20ms"
             max_backoff = "100ms"
+            [http]
+            listen = "127.0.0.1:0"
             [log]
             format = "json"
             "#,

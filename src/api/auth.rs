@@ -6,7 +6,7 @@
 //! renewal instead of each sending their own.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
@@ -17,6 +17,7 @@ use super::{describe_transport_error, request_id};
 use crate::clock::{self, Clock, Timestamp};
 use crate::config::Credentials;
 use crate::secret::Secret;
+use crate::telemetry::metrics;
 
 /// Renew this long before expiry at most (the vendor's own sample uses 30 s)...
 const MAX_RENEW_MARGIN: Duration = Duration::from_secs(30);
@@ -45,6 +46,27 @@ pub enum AuthError {
     Transport(String),
     #[error("token endpoint sent an unusable answer: {0}")]
     Malformed(String),
+}
+
+/// Whether journeyd holds a usable token, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenHealth {
+    /// No poll has needed one yet.
+    NotNeededYet,
+    /// The last token request succeeded.
+    Valid,
+    /// The last token request failed.
+    Failing,
+}
+
+impl TokenHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotNeededYet => "not_needed_yet",
+            Self::Valid => "valid",
+            Self::Failing => "failing",
+        }
+    }
 }
 
 /// An access token. Cheap to clone; never printed.
@@ -86,6 +108,7 @@ pub struct TokenSource {
     clock: Arc<dyn Clock>,
     state: Mutex<TokenState>,
     requests: AtomicU64,
+    health: AtomicU8,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +137,7 @@ impl TokenSource {
             clock,
             state: Mutex::new(TokenState::default()),
             requests: AtomicU64::new(0),
+            health: AtomicU8::new(TokenHealth::NotNeededYet as u8),
         }
     }
 
@@ -132,7 +156,15 @@ impl TokenSource {
         {
             return Err(failure.error.clone());
         }
-        match self.request().await {
+        let result = self.request().await;
+        metrics::record_token_request(result.is_ok());
+        let health = if result.is_ok() {
+            TokenHealth::Valid
+        } else {
+            TokenHealth::Failing
+        };
+        self.health.store(health as u8, Ordering::SeqCst);
+        match result {
             Ok(fresh) => {
                 let token = fresh.token.clone();
                 *state = TokenState {
@@ -172,6 +204,14 @@ impl TokenSource {
             .is_some_and(|c| c.token.same(rejected))
         {
             state.cached = None;
+        }
+    }
+
+    pub fn health(&self) -> TokenHealth {
+        match self.health.load(Ordering::SeqCst) {
+            h if h == TokenHealth::Valid as u8 => TokenHealth::Valid,
+            h if h == TokenHealth::Failing as u8 => TokenHealth::Failing,
+            _ => TokenHealth::NotNeededYet,
         }
     }
 

@@ -3,7 +3,7 @@
 mod auth;
 mod state;
 
-pub use auth::{AccessToken, AuthError, TokenSource};
+pub use auth::{AccessToken, AuthError, TokenHealth, TokenSource};
 pub use state::parse_state;
 
 use std::error::Error as _;

@@ -32,6 +32,8 @@ pub struct TrackedJourney {
     pub consecutive_errors: i64,
     /// Answers in a row that were 404 Not Found.
     pub consecutive_not_found: i64,
+    /// Marked stuck by the stuck check.
+    pub stuck: bool,
 }
 
 /// What a successful poll learned.

@@ -41,25 +41,40 @@ impl Policy {
     /// `give_up_after` ago is stopped without another request.
     pub fn before_poll(&self, journey: &TrackedJourney, now: Timestamp) -> Option<Decision> {
         let age = clock::duration_between(journey.enqueued_at, now);
-        (age > self.give_up_after).then(|| Decision {
-            update: JourneyUpdate {
-                instance_id: journey.instance_id.clone(),
-                expected_polls: journey.polls,
-                polled_at: now,
-                next_poll_at: None,
-                stop: Some(StopReason::Expired),
-                outcome: UpdateOutcome::Stopped { error: None },
-            },
-            events: vec![JourneyEvent::Expired {
-                instance_id: journey.instance_id.clone(),
-                status: journey.status.clone(),
-                enqueued_at: journey.enqueued_at,
-                polls: journey.polls,
-            }],
+        (age > self.give_up_after).then(|| {
+            with_unstuck(
+                journey,
+                Decision {
+                    update: JourneyUpdate {
+                        instance_id: journey.instance_id.clone(),
+                        expected_polls: journey.polls,
+                        polled_at: now,
+                        next_poll_at: None,
+                        stop: Some(StopReason::Expired),
+                        outcome: UpdateOutcome::Stopped { error: None },
+                    },
+                    events: vec![JourneyEvent::Expired {
+                        instance_id: journey.instance_id.clone(),
+                        status: journey.status.clone(),
+                        enqueued_at: journey.enqueued_at,
+                        polls: journey.polls,
+                    }],
+                },
+            )
         })
     }
 
+    /// What a poll's result means for the journey: the row update and the events to emit.
     pub fn decide(&self, journey: &TrackedJourney, result: PollResult, now: Timestamp) -> Decision {
+        with_unstuck(journey, self.decide_result(journey, result, now))
+    }
+
+    fn decide_result(
+        &self,
+        journey: &TrackedJourney,
+        result: PollResult,
+        now: Timestamp,
+    ) -> Decision {
         let polls = journey.polls + 1;
         let seed = jitter_seed(&journey.instance_id, polls);
         let update = |next_poll_at, stop, outcome| JourneyUpdate {
@@ -204,6 +219,26 @@ impl Policy {
     }
 }
 
+/// Adds the `Unstuck` event when a journey marked stuck moves on or ends (the row update clears
+/// the mark in the same cases).
+fn with_unstuck(journey: &TrackedJourney, mut decision: Decision) -> Decision {
+    let (moved, status) = match &decision.update.outcome {
+        UpdateOutcome::Observed {
+            transition, status, ..
+        } => (transition.is_some(), Some(status.clone())),
+        _ => (false, journey.status.clone()),
+    };
+    let ended = decision.update.stop.is_some();
+    if journey.stuck && (moved || ended) {
+        decision.events.push(JourneyEvent::Unstuck {
+            instance_id: journey.instance_id.clone(),
+            status,
+            ended,
+        });
+    }
+    decision
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -246,6 +281,7 @@ mod tests {
             unchanged_polls: 2,
             consecutive_errors: 1,
             consecutive_not_found: 0,
+            stuck: false,
         }
     }
 
@@ -431,6 +467,33 @@ mod tests {
             decision.events[..],
             [JourneyEvent::Expired { .. }]
         ));
+    }
+
+    #[test]
+    fn a_stuck_journey_is_unstuck_when_it_moves_or_ends_but_not_otherwise() {
+        let now = at("2026-01-01T00:00:00Z");
+        let mut stuck = journey(Some("Paused"));
+        stuck.stuck = true;
+        let unstuck = |decision: &Decision| {
+            decision
+                .events
+                .iter()
+                .any(|e| matches!(e, JourneyEvent::Unstuck { .. }))
+        };
+        assert!(!unstuck(&policy().decide(&stuck, observed("PAUSED"), now)));
+        assert!(!unstuck(&policy().decide(&stuck, failed(ServerError), now)));
+        assert!(unstuck(&policy().decide(
+            &stuck,
+            observed("InProgress"),
+            now
+        )));
+        assert!(unstuck(&policy().decide(&stuck, failed(Rejected), now)));
+        let unmarked = journey(Some("Paused"));
+        assert!(!unstuck(&policy().decide(
+            &unmarked,
+            observed("Completed"),
+            now
+        )));
     }
 
     #[test]

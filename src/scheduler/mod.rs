@@ -21,7 +21,9 @@ use crate::events::FlowEvent;
 use crate::flow::{DownCause, FlowControl, FlowSettings, Signal};
 use crate::journey::{InstanceId, PollResult, TrackedJourney};
 use crate::policy::{Decision, Policy};
+use crate::service::Liveness;
 use crate::storage::{Claim, Store, StoreError};
+use crate::telemetry::metrics;
 use wakeup::Wakeup;
 use writer::RecordWriter;
 
@@ -29,7 +31,7 @@ use writer::RecordWriter;
 /// out (leased elsewhere, say) is not asked again in a tight loop.
 const MIN_PAUSE: Duration = Duration::from_millis(5);
 
-/// How the loop runs, from `poll.*`, `lease.*`, `shutdown.*`, `api.*` and `database.*`.
+/// How the loop runs, from `poll.*`, `lease.*`, `shutdown.*` and `api.*`.
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
     /// Polls in flight at most.
@@ -40,8 +42,6 @@ pub struct SchedulerSettings {
     pub lease_ttl: Duration,
     /// After shutdown is asked for, how long polls in flight may take to finish.
     pub grace_period: Duration,
-    /// How often the store does its housekeeping (SQLite: a WAL checkpoint).
-    pub maintenance_interval: Duration,
     /// This scheduler's name on its leases.
     pub owner: String,
     pub flow: FlowSettings,
@@ -75,6 +75,7 @@ struct Shared {
     flow: Mutex<FlowControl>,
     wakeup: Arc<Wakeup>,
     writer: RecordWriter,
+    liveness: Arc<Liveness>,
 }
 
 impl Shared {
@@ -105,6 +106,7 @@ impl Scheduler {
         policy: Policy,
         clock: Arc<dyn Clock>,
         settings: SchedulerSettings,
+        liveness: Arc<Liveness>,
     ) -> Self {
         let wakeup = Arc::new(Wakeup::default());
         let (writer, writer_task) =
@@ -120,6 +122,7 @@ impl Scheduler {
                 settings,
                 wakeup,
                 writer,
+                liveness,
             }),
             writer_task,
         }
@@ -161,11 +164,7 @@ impl Scheduler {
         let shared = &self.shared;
         let owner = &shared.settings.owner;
         shared.store.register_daemon(owner).await?;
-        let maintenance = tokio::spawn(maintain(
-            shared.store.clone(),
-            shared.settings.maintenance_interval,
-            shutdown.clone(),
-        ));
+        shared.liveness.ready(shared.clock.now());
         tracing::info!(
             owner = %owner,
             concurrency = shared.settings.concurrency,
@@ -176,6 +175,12 @@ impl Scheduler {
         let mut polls = JoinSet::new();
         while !shutdown.is_cancelled() {
             while polls.try_join_next().is_some() {}
+            let now = shared.clock.now();
+            shared.liveness.tick(now);
+            {
+                let flow = shared.flow();
+                metrics::set_flow(flow.rate(now), flow.down());
+            }
             let pause = match self.dispatch(&mut polls).await {
                 Ok((_, Limit::Slots)) => {
                     shared.wakeup.plan_for_slot();
@@ -184,7 +189,10 @@ impl Scheduler {
                     }
                     shared.settings.scan_interval
                 }
-                Ok((_, Limit::Budget(retry_at))) => self.pause_until(retry_at),
+                Ok((_, Limit::Budget(retry_at))) => {
+                    metrics::record_rate_limit_wait();
+                    self.pause_until(retry_at)
+                }
                 Ok((_, Limit::Drained)) => self.pause_until_due().await,
                 Err(err) => {
                     tracing::error!(error = %err, "looking for due journeys failed; retrying");
@@ -198,6 +206,7 @@ impl Scheduler {
             }
         }
 
+        shared.liveness.stopping();
         let in_flight = shared.settings.concurrency - shared.slots.available_permits();
         tracing::info!(in_flight, "scheduler stopping; finishing polls in flight");
         let finish = async { while polls.join_next().await.is_some() {} };
@@ -211,7 +220,6 @@ impl Scheduler {
             );
             polls.shutdown().await;
         }
-        maintenance.await.ok();
         let Self {
             shared,
             writer_task,
@@ -297,22 +305,6 @@ impl Scheduler {
     }
 }
 
-/// The store's housekeeping, on a timer, until shutdown.
-async fn maintain(store: Arc<dyn Store>, every: Duration, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        if let Err(err) = store.maintain().await {
-            tracing::warn!(error = %err, "database housekeeping failed; trying again later");
-        }
-    }
-}
-
 /// Polls one claimed journey (unless the policy stops it first) and records the result; holds a
 /// concurrency slot throughout.
 async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePermit) {
@@ -349,10 +341,19 @@ async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePer
 /// Asks GBG GO, tells the flow control how that went, and decides what it means.
 async fn poll_gbg(shared: &Shared, journey: &TrackedJourney) -> Decision {
     let result = match InstanceId::parse(&journey.instance_id) {
-        Ok(id) => match shared.api.fetch_state(&id).await {
-            Ok(observation) => PollResult::Observed(observation),
-            Err(err) => PollResult::Failed(err.into()),
-        },
+        Ok(id) => {
+            let started = std::time::Instant::now();
+            let result = match shared.api.fetch_state(&id).await {
+                Ok(observation) => PollResult::Observed(observation),
+                Err(err) => PollResult::Failed(err.into()),
+            };
+            let outcome = match &result {
+                PollResult::Failed(failure) => failure.class.as_str(),
+                _ => "ok",
+            };
+            metrics::record_poll(outcome, started.elapsed(), shared.clock.now());
+            result
+        }
         Err(invalid) => PollResult::InvalidRow(invalid.to_string()),
     };
     let now = shared.clock.now();
@@ -379,5 +380,6 @@ fn unreadable_journey(instance_id: &str, polls: i64, now: Timestamp) -> TrackedJ
         unchanged_polls: 0,
         consecutive_errors: 0,
         consecutive_not_found: 0,
+        stuck: false,
     }
 }

@@ -8,6 +8,7 @@ mod sqlite;
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -28,7 +29,7 @@ pub enum StoreError {
          a SQLite database is served by one daemon at a time"
     )]
     AlreadyRunning { database: String, lock_file: String },
-    #[error("cannot lock {lock_file}: {source}")]
+    #[error("cannot lock {lock_file}")]
     Lock {
         lock_file: String,
         source: std::io::Error,
@@ -70,6 +71,8 @@ pub struct JourneyRow {
     pub lease_expires_at: Option<String>,
     pub consecutive_not_found: i64,
     pub last_error_class: Option<String>,
+    pub stuck_since: Option<String>,
+    pub stuck_reason: Option<String>,
 }
 
 /// One row of `journey_transitions`.
@@ -89,7 +92,51 @@ pub struct ListFilter {
     pub status: Option<String>,
     /// `Some(true)`: still being polled; `Some(false)`: polling stopped.
     pub active: Option<bool>,
+    /// Only journeys marked stuck.
+    pub stuck: bool,
     pub limit: u32,
+}
+
+/// When a journey counts as stuck, from `stuck.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StuckRules {
+    /// Not ended this long after its start (`created_time`, else `enqueued_at`).
+    pub after: Duration,
+    /// In this status (a [`status_key`](crate::journey::status_key)) for longer than this.
+    pub by_status: Vec<(String, Duration)>,
+}
+
+/// Why a journey was marked stuck (`stuck_reason`).
+pub const STUCK_AGE: &str = "age";
+pub const STUCK_STATUS: &str = "status";
+
+/// A journey the stuck check has just marked.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct NewlyStuck {
+    pub instance_id: String,
+    pub status: Option<String>,
+    pub stuck_reason: String,
+    /// Start of the period that was too long: the journey's start, or when its status began.
+    pub since: String,
+}
+
+/// Figures for the gauges, read on a timer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JourneyStats {
+    /// Journeys still polled, by status (`None`: not answered yet).
+    pub active_by_status: Vec<(Option<String>, i64)>,
+    pub stuck_by_reason: Vec<(String, i64)>,
+    /// Journeys whose next poll time has passed.
+    pub due: i64,
+    /// Start of the oldest journey still polled.
+    pub oldest_active_start: Option<Timestamp>,
+}
+
+/// What a prune would delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Prunable {
+    pub journeys: i64,
+    pub transitions: i64,
 }
 
 /// Outcome of an enqueue batch.
@@ -212,6 +259,8 @@ const RECORD_POLL: &str = "\
         next_poll_at = $13, \
         stopped_at = $14, \
         stop_reason = $15, \
+        stuck_since = CASE WHEN $7 OR $14 IS NOT NULL THEN NULL ELSE stuck_since END, \
+        stuck_reason = CASE WHEN $7 OR $14 IS NOT NULL THEN NULL ELSE stuck_reason END, \
         lease_owner = NULL, \
         lease_expires_at = NULL \
     WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
@@ -247,8 +296,29 @@ pub trait Store: Send + Sync + 'static {
     async fn record(&self, owner: &str, updates: &[JourneyUpdate])
     -> Result<Vec<bool>, StoreError>;
 
-    /// Periodic housekeeping while a daemon runs (SQLite: checkpoint and truncate the WAL).
+    /// Periodic housekeeping while a daemon runs (SQLite: checkpoint and truncate the WAL,
+    /// return free pages to the file system).
     async fn maintain(&self) -> Result<(), StoreError>;
+
+    /// Checks the database answers (for readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Marks journeys that became stuck at `now` by `rules`, and returns them.
+    async fn mark_stuck(
+        &self,
+        now: Timestamp,
+        rules: &StuckRules,
+    ) -> Result<Vec<NewlyStuck>, StoreError>;
+
+    /// Figures for the gauges.
+    async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError>;
+
+    /// What pruning journeys that stopped before `stopped_before` would delete.
+    async fn prunable(&self, stopped_before: Timestamp) -> Result<Prunable, StoreError>;
+
+    /// Deletes up to `batch` journeys that stopped before `stopped_before`, oldest first, with
+    /// their transitions, in one short transaction; returns how many journeys went.
+    async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError>;
 
     /// The earliest `next_poll_at` of a journey that is not leased at `now`.
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;

@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use super::{
-    Claim, Enqueued, INSERT_TRANSITION, JourneyRow, ListFilter, RECORD_POLL, RowWrite, Store,
-    StoreError, TransitionRow,
+    Claim, Enqueued, INSERT_TRANSITION, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable,
+    RECORD_POLL, RowWrite, STUCK_AGE, STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow,
 };
-use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
+use crate::clock::{self, Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -31,6 +32,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a checkpoint waits for readers of old snapshots. It holds up journeyd's own writes
 /// meanwhile, so it gives up quickly and tries again at the next maintenance tick.
 const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+/// Free pages handed back to the file system per maintenance tick (4 KiB each).
+const VACUUM_PAGES_PER_TICK: u32 = 2_000;
 /// Size the WAL file is truncated back to after a checkpoint.
 const JOURNAL_SIZE_LIMIT: &str = "67108864";
 const READ_CONNECTIONS: u32 = 4;
@@ -79,6 +82,9 @@ impl SqliteStore {
                 options
                     .clone()
                     .create_if_missing(true)
+                    // Takes effect when the file is created: lets retention hand freed pages
+                    // back a few at a time instead of needing a VACUUM that locks everything.
+                    .auto_vacuum(SqliteAutoVacuum::Incremental)
                     .journal_mode(SqliteJournalMode::Wal)
                     .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT),
             )
@@ -141,6 +147,7 @@ struct ClaimedRow {
     unchanged_polls: i64,
     consecutive_errors: i64,
     consecutive_not_found: i64,
+    stuck_since: Option<String>,
     next_poll_at: Option<String>,
 }
 
@@ -160,6 +167,7 @@ impl ClaimedRow {
                 unchanged_polls: self.unchanged_polls,
                 consecutive_errors: self.consecutive_errors,
                 consecutive_not_found: self.consecutive_not_found,
+                stuck: self.stuck_since.is_some(),
             })
         })();
         Claim {
@@ -235,7 +243,7 @@ impl Store for SqliteStore {
                    AND (lease_expires_at IS NULL OR lease_expires_at <= ?3) \
                  ORDER BY next_poll_at LIMIT ?4) \
              RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
-                       consecutive_errors, consecutive_not_found, next_poll_at",
+                       consecutive_errors, consecutive_not_found, stuck_since, next_poll_at",
         )
         .bind(owner)
         .bind(format_timestamp(lease_until))
@@ -312,7 +320,119 @@ impl Store for SqliteStore {
                 "WAL checkpoint incomplete: readers hold old snapshots; retrying next time"
             );
         }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA incremental_vacuum({VACUUM_PAGES_PER_TICK})"
+        )))
+        .execute(&self.writer)
+        .await?;
         Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn mark_stuck(
+        &self,
+        now: Timestamp,
+        rules: &StuckRules,
+    ) -> Result<Vec<NewlyStuck>, StoreError> {
+        let marked_at = format_timestamp(now);
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut stuck: Vec<NewlyStuck> = sqlx::query_as(
+            "UPDATE journeys SET stuck_since = $1, stuck_reason = $3 \
+             WHERE stopped_at IS NULL AND stuck_since IS NULL \
+               AND COALESCE(created_time, enqueued_at) <= $2 \
+             RETURNING instance_id, status, stuck_reason, \
+                       COALESCE(created_time, enqueued_at) AS since",
+        )
+        .bind(&marked_at)
+        .bind(format_timestamp(clock::sub(now, rules.after)))
+        .bind(STUCK_AGE)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (status, limit) in &rules.by_status {
+            stuck.extend(
+                sqlx::query_as::<_, NewlyStuck>(
+                    "UPDATE journeys SET stuck_since = $1, stuck_reason = $4 \
+                     WHERE stopped_at IS NULL AND stuck_since IS NULL \
+                       AND replace(lower(status), '_', '') = $3 AND status_changed_at <= $2 \
+                     RETURNING instance_id, status, stuck_reason, status_changed_at AS since",
+                )
+                .bind(&marked_at)
+                .bind(format_timestamp(clock::sub(now, *limit)))
+                .bind(status)
+                .bind(STUCK_STATUS)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(stuck)
+    }
+
+    async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        let active_by_status = sqlx::query_as(
+            "SELECT status, count(*) FROM journeys WHERE stopped_at IS NULL GROUP BY status",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let stuck_by_reason = sqlx::query_as(
+            "SELECT stuck_reason, count(*) FROM journeys \
+             WHERE stuck_since IS NOT NULL GROUP BY stuck_reason",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let due = sqlx::query_scalar(
+            "SELECT count(*) FROM journeys WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1",
+        )
+        .bind(format_timestamp(now))
+        .fetch_one(&mut *conn)
+        .await?;
+        let oldest: Option<String> = sqlx::query_scalar(
+            "SELECT min(COALESCE(created_time, enqueued_at)) FROM journeys \
+             WHERE stopped_at IS NULL",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(JourneyStats {
+            active_by_status,
+            stuck_by_reason,
+            due,
+            oldest_active_start: oldest.and_then(|text| parse_timestamp(&text).ok()),
+        })
+    }
+
+    async fn prunable(&self, stopped_before: Timestamp) -> Result<Prunable, StoreError> {
+        let (journeys, transitions) = sqlx::query_as(
+            "SELECT count(*), COALESCE(sum((SELECT count(*) FROM journey_transitions t \
+                                            WHERE t.instance_id = j.instance_id)), 0) \
+             FROM journeys j WHERE stopped_at IS NOT NULL AND stopped_at < $1",
+        )
+        .bind(format_timestamp(stopped_before))
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(Prunable {
+            journeys,
+            transitions,
+        })
+    }
+
+    async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
+        // Transitions go with their journey (ON DELETE CASCADE).
+        Ok(sqlx::query(
+            "DELETE FROM journeys WHERE instance_id IN ( \
+                 SELECT instance_id FROM journeys \
+                 WHERE stopped_at IS NOT NULL AND stopped_at < $1 \
+                 ORDER BY stopped_at LIMIT $2)",
+        )
+        .bind(format_timestamp(stopped_before))
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -364,11 +484,13 @@ impl Store for SqliteStore {
             "SELECT * FROM journeys \
              WHERE (?1 IS NULL OR replace(lower(status), '_', '') = ?1) \
                AND (?2 IS NULL OR (stopped_at IS NULL) = ?2) \
+               AND (NOT ?4 OR stuck_since IS NOT NULL) \
              ORDER BY enqueued_at DESC, instance_id LIMIT ?3",
         )
         .bind(filter.status.as_deref().map(status_key))
         .bind(filter.active)
         .bind(filter.limit)
+        .bind(filter.stuck)
         .fetch_all(&self.readers)
         .await?)
     }

@@ -1,4 +1,6 @@
-//! Logging, set up once per process.
+//! Telemetry: logging, set up once per process, and [`metrics`] for Prometheus.
+
+pub mod metrics;
 
 use std::io::IsTerminal;
 

@@ -1,0 +1,121 @@
+//! The small HTTP surface for operators: `/metrics` (Prometheus text format), `/healthz` (the
+//! process is alive and its scheduler loop turns) and `/readyz` (the database answers and a
+//! token was obtained, or none was needed yet). Served on `http.listen`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{GbgClient, TokenHealth};
+use crate::clock::{Clock, duration_between, format_timestamp};
+use crate::service::Liveness;
+use crate::storage::Store;
+
+/// The readiness check gives the database this long to answer.
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct HttpState {
+    /// `None` when no recorder is installed (the demo, tests).
+    pub metrics: Option<PrometheusHandle>,
+    pub liveness: Arc<Liveness>,
+    pub store: Arc<dyn Store>,
+    pub api: Arc<GbgClient>,
+    pub clock: Arc<dyn Clock>,
+    /// The loop counts as stalled when it has not turned for this long.
+    pub stalled_after: Duration,
+}
+
+/// Binds the listener (at start, so a taken port stops journeyd before it does anything).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves until shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    state: HttpState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(event = "http_listening", address = %addr, "serving /metrics, /healthz, /readyz");
+    }
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    match &state.metrics {
+        Some(handle) => {
+            handle.run_upkeep();
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                handle.render(),
+            )
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response(),
+    }
+}
+
+async fn healthz(State(state): State<HttpState>) -> Response {
+    let now = state.clock.now();
+    let since_tick = state
+        .liveness
+        .last_tick()
+        .map(|tick| duration_between(tick, now));
+    let alive = since_tick.is_some_and(|since| since <= state.stalled_after);
+    let body = json!({
+        "status": if alive { "ok" } else { "stalled" },
+        "last_tick": state.liveness.last_tick().map(format_timestamp),
+        "seconds_since_tick": since_tick.map(|since| since.as_secs_f64()),
+    });
+    (code(alive), axum::Json(body)).into_response()
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let database = match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(err)) => format!("error: {err}"),
+        Err(_) => "timeout".to_owned(),
+    };
+    let token = state.api.tokens().health();
+    let scheduler = state.liveness.is_ready();
+    let ready = database == "ok" && token != TokenHealth::Failing && scheduler;
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {
+            "database": database,
+            "token": token.as_str(),
+            "scheduler": if scheduler { "running" } else { "not_running" },
+        },
+    });
+    (code(ready), axum::Json(body)).into_response()
+}
+
+fn code(ok: bool) -> StatusCode {
+    if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}

@@ -1,0 +1,170 @@
+//! Prometheus metrics. Recorded through the `metrics` facade, rendered by
+//! `metrics-exporter-prometheus` on `/metrics`. Until [`install`] runs (the daemon does it,
+//! library tests do not) every recording is a no-op.
+//!
+//! Counters move with events (after the change they count is committed); gauges about the
+//! table are refreshed on a timer from indexed queries (see [`crate::housekeeping`]).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::clock::{Timestamp, duration_between};
+use crate::flow::DownCause;
+use crate::storage::{JourneyStats, STUCK_AGE, STUCK_STATUS};
+
+pub const POLLS: &str = "journeyd_polls_total";
+pub const POLL_DURATION: &str = "journeyd_poll_duration_seconds";
+pub const API_ERRORS: &str = "journeyd_api_errors_total";
+pub const TRANSITIONS: &str = "journeyd_transitions_total";
+pub const JOURNEYS_ENDED: &str = "journeyd_journeys_ended_total";
+pub const JOURNEY_DURATION: &str = "journeyd_journey_duration_seconds";
+pub const JOURNEYS_TRACKED: &str = "journeyd_journeys_tracked";
+pub const JOURNEYS_STUCK: &str = "journeyd_journeys_stuck";
+pub const JOURNEYS_DUE: &str = "journeyd_journeys_due";
+pub const OLDEST_ACTIVE_AGE: &str = "journeyd_oldest_active_journey_age_seconds";
+pub const TOKEN_REQUESTS: &str = "journeyd_token_requests_total";
+pub const RATE_LIMIT_WAITS: &str = "journeyd_rate_limit_waits_total";
+pub const REQUEST_RATE: &str = "journeyd_request_rate_limit";
+pub const API_DOWN: &str = "journeyd_api_down";
+pub const LAST_SUCCESSFUL_POLL: &str = "journeyd_last_successful_poll_timestamp_seconds";
+
+/// Installs the global recorder; returns the handle that renders `/metrics`.
+pub fn install() -> Result<PrometheusHandle, BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(POLL_DURATION.into()),
+            &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(JOURNEY_DURATION.into()),
+            &[
+                10.0, 30.0, 60.0, 300.0, 900.0, 1_800.0, 3_600.0, 14_400.0, 43_200.0, 86_400.0,
+                259_200.0, 604_800.0,
+            ],
+        )?
+        .install_recorder()?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    describe_counter!(
+        POLLS,
+        "Polls of GBG GO by outcome (ok, or the failure class)."
+    );
+    describe_histogram!(
+        POLL_DURATION,
+        "Duration of one poll of GBG GO, token included."
+    );
+    describe_counter!(API_ERRORS, "Failed polls by failure class.");
+    describe_counter!(
+        TRANSITIONS,
+        "Status transitions recorded, by target status."
+    );
+    describe_counter!(
+        JOURNEYS_ENDED,
+        "Journeys no longer polled, by outcome (completed, failed, expired, not_found, \
+         rejected, invalid_row)."
+    );
+    describe_histogram!(JOURNEY_DURATION, "Time from start to a terminal status.");
+    describe_gauge!(JOURNEYS_TRACKED, "Journeys still polled, by status.");
+    describe_gauge!(JOURNEYS_STUCK, "Journeys marked stuck, by reason.");
+    describe_gauge!(JOURNEYS_DUE, "Journeys whose next poll time has passed.");
+    describe_gauge!(OLDEST_ACTIVE_AGE, "Age of the oldest journey still polled.");
+    describe_counter!(
+        TOKEN_REQUESTS,
+        "Token requests by result (success, failure)."
+    );
+    describe_counter!(
+        RATE_LIMIT_WAITS,
+        "Times due work waited for the request budget or an outage probe."
+    );
+    describe_gauge!(
+        REQUEST_RATE,
+        "Requests per second the flow control allows now."
+    );
+    describe_gauge!(API_DOWN, "1 while GBG GO is considered down, by cause.");
+    describe_gauge!(
+        LAST_SUCCESSFUL_POLL,
+        "Unix time of the last poll GBG GO answered."
+    );
+}
+
+/// One poll of GBG GO: `outcome` is `ok` or a failure class.
+pub fn record_poll(outcome: &'static str, took: Duration, at: Timestamp) {
+    counter!(POLLS, "outcome" => outcome).increment(1);
+    histogram!(POLL_DURATION).record(took.as_secs_f64());
+    if outcome == "ok" {
+        gauge!(LAST_SUCCESSFUL_POLL).set(at.timestamp_millis() as f64 / 1000.0);
+    } else {
+        counter!(API_ERRORS, "class" => outcome).increment(1);
+    }
+}
+
+pub fn record_transition(to_status: &str) {
+    counter!(TRANSITIONS, "to_status" => to_status.to_owned()).increment(1);
+}
+
+pub fn record_ended(outcome: &'static str) {
+    counter!(JOURNEYS_ENDED, "outcome" => outcome).increment(1);
+}
+
+pub fn record_journey_duration(seconds: f64) {
+    histogram!(JOURNEY_DURATION).record(seconds);
+}
+
+pub fn record_token_request(succeeded: bool) {
+    let result = if succeeded { "success" } else { "failure" };
+    counter!(TOKEN_REQUESTS, "result" => result).increment(1);
+}
+
+pub fn record_rate_limit_wait() {
+    counter!(RATE_LIMIT_WAITS).increment(1);
+}
+
+/// The flow control's state after a change.
+pub fn set_flow(rate: f64, down: Option<DownCause>) {
+    gauge!(REQUEST_RATE).set(rate);
+    for cause in [DownCause::Unavailable, DownCause::AccessDenied] {
+        let value = if down == Some(cause) { 1.0 } else { 0.0 };
+        gauge!(API_DOWN, "cause" => cause.as_str()).set(value);
+    }
+}
+
+/// The gauges about the table. Remembers which statuses it has reported, so a status that no
+/// journey has any more drops to zero instead of keeping its last count.
+#[derive(Debug, Default)]
+pub struct TableGauges {
+    statuses: BTreeSet<String>,
+}
+
+impl TableGauges {
+    pub fn update(&mut self, stats: &JourneyStats, now: Timestamp) {
+        let mut seen = BTreeSet::new();
+        for (status, count) in &stats.active_by_status {
+            let status = status.clone().unwrap_or_else(|| "none".into());
+            gauge!(JOURNEYS_TRACKED, "status" => status.clone()).set(*count as f64);
+            seen.insert(status);
+        }
+        for gone in self.statuses.difference(&seen) {
+            gauge!(JOURNEYS_TRACKED, "status" => gone.clone()).set(0.0);
+        }
+        self.statuses.extend(seen);
+        for reason in [STUCK_AGE, STUCK_STATUS] {
+            let count = stats
+                .stuck_by_reason
+                .iter()
+                .find(|(r, _)| r == reason)
+                .map_or(0, |(_, count)| *count);
+            gauge!(JOURNEYS_STUCK, "reason" => reason).set(count as f64);
+        }
+        gauge!(JOURNEYS_DUE).set(stats.due as f64);
+        let oldest = stats
+            .oldest_active_start
+            .map_or(0.0, |start| duration_between(start, now).as_secs_f64());
+        gauge!(OLDEST_ACTIVE_AGE).set(oldest);
+    }
+}
