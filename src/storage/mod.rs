@@ -3,6 +3,7 @@
 //! The scheduler and the CLI talk to [`Store`] only; which database sits behind it is decided
 //! once, from `database.url`, by [`open`].
 
+mod sql;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -236,39 +237,6 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
         }
     }
 }
-
-/// Writes one poll's result; both backends bind [`RowWrite`] to it in the numbered order.
-/// Guarded by the lease and the poll count, so a result is written once or not at all.
-const RECORD_POLL: &str = "\
-    UPDATE journeys SET \
-        status = COALESCE($3, status), \
-        created_time = COALESCE($4, created_time), \
-        completed_time = CASE WHEN $3 IS NULL THEN completed_time ELSE $5 END, \
-        unchanged_polls = COALESCE($6, unchanged_polls), \
-        status_changed_at = CASE WHEN $7 THEN $8 ELSE status_changed_at END, \
-        data = CASE WHEN $7 THEN $9 ELSE data END, \
-        consecutive_errors = COALESCE($10, consecutive_errors), \
-        consecutive_not_found = COALESCE($17, consecutive_not_found), \
-        error_count = error_count + CASE WHEN $18 IS NULL THEN 0 ELSE 1 END, \
-        last_error = COALESCE($11, last_error), \
-        last_error_at = CASE WHEN $11 IS NULL THEN last_error_at ELSE $8 END, \
-        last_request_id = CASE WHEN $11 IS NULL THEN last_request_id ELSE $12 END, \
-        last_error_class = CASE WHEN $11 IS NULL THEN last_error_class ELSE $18 END, \
-        polls = polls + CASE WHEN $19 THEN 1 ELSE 0 END, \
-        last_polled_at = CASE WHEN $19 THEN $8 ELSE last_polled_at END, \
-        next_poll_at = $13, \
-        stopped_at = $14, \
-        stop_reason = $15, \
-        stuck_since = CASE WHEN $7 OR $14 IS NOT NULL THEN NULL ELSE stuck_since END, \
-        stuck_reason = CASE WHEN $7 OR $14 IS NOT NULL THEN NULL ELSE stuck_reason END, \
-        lease_owner = NULL, \
-        lease_expires_at = NULL \
-    WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
-
-/// Adds the transition a written poll observed.
-const INSERT_TRANSITION: &str = "\
-    INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
-    VALUES ($1, $2, $3, $4)";
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -19,13 +19,43 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    Claim, Enqueued, INSERT_TRANSITION, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable,
-    RECORD_POLL, RowWrite, STUCK_AGE, STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow,
+    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, RowWrite,
+    STUCK_AGE, STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, sql,
 };
 use crate::clock::{self, Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Claims due journeys: the oldest `$4` due at `$3` and not leased, leased to `$1` until `$2`.
+/// (PostgreSQL's claim differs: it skips rows locked by other replicas.)
+const CLAIM_DUE: &str = "\
+    UPDATE journeys SET lease_owner = $1, lease_expires_at = $2 \
+    WHERE instance_id IN ( \
+        SELECT instance_id FROM journeys \
+        WHERE next_poll_at IS NOT NULL AND next_poll_at <= $3 \
+          AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
+        ORDER BY next_poll_at LIMIT $4) \
+    RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
+              consecutive_errors, consecutive_not_found, stuck_since, next_poll_at";
+
+/// At daemon start, with the one-daemon lock held: every lease belongs to a dead daemon.
+const RELEASE_ALL_LEASES: &str = "\
+    UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL";
+
+/// Active journeys by status, counted from the partial index of active rows alone (left to
+/// itself, the planner prefers the index over all rows, stopped ones included).
+const ACTIVE_BY_STATUS: &str = "\
+    SELECT status, count(*) FROM journeys INDEXED BY journeys_active_status \
+    WHERE stopped_at IS NULL GROUP BY status";
+
+/// `journeyd list`: optional status key `$1`, active flag `$2`, stuck only `$4`, at most `$3`.
+const LIST: &str = "\
+    SELECT * FROM journeys \
+    WHERE ($1 IS NULL OR replace(lower(status), '_', '') = $1) \
+      AND ($2 IS NULL OR (stopped_at IS NULL) = $2) \
+      AND (NOT $4 OR stuck_since IS NOT NULL) \
+    ORDER BY enqueued_at DESC, instance_id LIMIT $3";
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -197,12 +227,9 @@ impl Store for SqliteStore {
         self.lock_for_daemon()?;
         // Holding the lock proves no other daemon is alive, so every lease left in the file
         // belongs to one that died: free them instead of waiting for them to expire.
-        sqlx::query(
-            "UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL \
-             WHERE lease_owner IS NOT NULL",
-        )
-        .execute(&self.writer)
-        .await?;
+        sqlx::query(RELEASE_ALL_LEASES)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -211,15 +238,12 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut added = 0;
         for id in ids {
-            added += sqlx::query(
-                "INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES (?1, ?2, ?2) \
-                 ON CONFLICT (instance_id) DO NOTHING",
-            )
-            .bind(id.as_str())
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            added += sqlx::query(sql::ENQUEUE)
+                .bind(id.as_str())
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         Ok(Enqueued {
@@ -235,22 +259,13 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Claim>, StoreError> {
-        let mut rows: Vec<ClaimedRow> = sqlx::query_as(
-            "UPDATE journeys SET lease_owner = ?1, lease_expires_at = ?2 \
-             WHERE instance_id IN ( \
-                 SELECT instance_id FROM journeys \
-                 WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?3 \
-                   AND (lease_expires_at IS NULL OR lease_expires_at <= ?3) \
-                 ORDER BY next_poll_at LIMIT ?4) \
-             RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
-                       consecutive_errors, consecutive_not_found, stuck_since, next_poll_at",
-        )
-        .bind(owner)
-        .bind(format_timestamp(lease_until))
-        .bind(format_timestamp(now))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.writer)
-        .await?;
+        let mut rows: Vec<ClaimedRow> = sqlx::query_as(CLAIM_DUE)
+            .bind(owner)
+            .bind(format_timestamp(lease_until))
+            .bind(format_timestamp(now))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.writer)
+            .await?;
         // RETURNING gives no order guarantee; poll the longest-waiting first.
         rows.sort_by(|a, b| a.next_poll_at.cmp(&b.next_poll_at));
         Ok(rows.into_iter().map(ClaimedRow::into_claim).collect())
@@ -266,7 +281,7 @@ impl Store for SqliteStore {
         for update in updates {
             let write = RowWrite::from(update);
             let polled_at = format_timestamp(write.polled_at);
-            let written = sqlx::query(RECORD_POLL)
+            let written = sqlx::query(sql::RECORD_POLL)
                 .bind(write.instance_id)
                 .bind(owner)
                 .bind(write.status)
@@ -291,7 +306,7 @@ impl Store for SqliteStore {
                 .rows_affected()
                 == 1;
             if let (true, Some(transition)) = (written, write.transition) {
-                sqlx::query(INSERT_TRANSITION)
+                sqlx::query(sql::INSERT_TRANSITION)
                     .bind(write.instance_id)
                     .bind(&transition.from)
                     .bind(&transition.to)
@@ -340,32 +355,21 @@ impl Store for SqliteStore {
     ) -> Result<Vec<NewlyStuck>, StoreError> {
         let marked_at = format_timestamp(now);
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut stuck: Vec<NewlyStuck> = sqlx::query_as(
-            "UPDATE journeys SET stuck_since = $1, stuck_reason = $3 \
-             WHERE stopped_at IS NULL AND stuck_since IS NULL \
-               AND COALESCE(created_time, enqueued_at) <= $2 \
-             RETURNING instance_id, status, stuck_reason, \
-                       COALESCE(created_time, enqueued_at) AS since",
-        )
-        .bind(&marked_at)
-        .bind(format_timestamp(clock::sub(now, rules.after)))
-        .bind(STUCK_AGE)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut stuck: Vec<NewlyStuck> = sqlx::query_as(sql::MARK_STUCK_BY_AGE)
+            .bind(&marked_at)
+            .bind(format_timestamp(clock::sub(now, rules.after)))
+            .bind(STUCK_AGE)
+            .fetch_all(&mut *tx)
+            .await?;
         for (status, limit) in &rules.by_status {
             stuck.extend(
-                sqlx::query_as::<_, NewlyStuck>(
-                    "UPDATE journeys SET stuck_since = $1, stuck_reason = $4 \
-                     WHERE stopped_at IS NULL AND stuck_since IS NULL \
-                       AND replace(lower(status), '_', '') = $3 AND status_changed_at <= $2 \
-                     RETURNING instance_id, status, stuck_reason, status_changed_at AS since",
-                )
-                .bind(&marked_at)
-                .bind(format_timestamp(clock::sub(now, *limit)))
-                .bind(status)
-                .bind(STUCK_STATUS)
-                .fetch_all(&mut *tx)
-                .await?,
+                sqlx::query_as::<_, NewlyStuck>(sql::MARK_STUCK_BY_STATUS)
+                    .bind(&marked_at)
+                    .bind(format_timestamp(clock::sub(now, *limit)))
+                    .bind(status)
+                    .bind(STUCK_STATUS)
+                    .fetch_all(&mut *tx)
+                    .await?,
             );
         }
         tx.commit().await?;
@@ -374,29 +378,19 @@ impl Store for SqliteStore {
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
         let mut conn = self.readers.acquire().await?;
-        let active_by_status = sqlx::query_as(
-            "SELECT status, count(*) FROM journeys WHERE stopped_at IS NULL GROUP BY status",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let stuck_by_reason = sqlx::query_as(
-            "SELECT stuck_reason, count(*) FROM journeys \
-             WHERE stuck_since IS NOT NULL GROUP BY stuck_reason",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let due = sqlx::query_scalar(
-            "SELECT count(*) FROM journeys WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1",
-        )
-        .bind(format_timestamp(now))
-        .fetch_one(&mut *conn)
-        .await?;
-        let oldest: Option<String> = sqlx::query_scalar(
-            "SELECT min(COALESCE(created_time, enqueued_at)) FROM journeys \
-             WHERE stopped_at IS NULL",
-        )
-        .fetch_one(&mut *conn)
-        .await?;
+        let active_by_status = sqlx::query_as(ACTIVE_BY_STATUS)
+            .fetch_all(&mut *conn)
+            .await?;
+        let stuck_by_reason = sqlx::query_as(sql::STUCK_BY_REASON)
+            .fetch_all(&mut *conn)
+            .await?;
+        let due = sqlx::query_scalar(sql::COUNT_DUE)
+            .bind(format_timestamp(now))
+            .fetch_one(&mut *conn)
+            .await?;
+        let oldest: Option<String> = sqlx::query_scalar(sql::OLDEST_ACTIVE_START)
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(JourneyStats {
             active_by_status,
             stuck_by_reason,
@@ -406,14 +400,10 @@ impl Store for SqliteStore {
     }
 
     async fn prunable(&self, stopped_before: Timestamp) -> Result<Prunable, StoreError> {
-        let (journeys, transitions) = sqlx::query_as(
-            "SELECT count(*), COALESCE(sum((SELECT count(*) FROM journey_transitions t \
-                                            WHERE t.instance_id = j.instance_id)), 0) \
-             FROM journeys j WHERE stopped_at IS NOT NULL AND stopped_at < $1",
-        )
-        .bind(format_timestamp(stopped_before))
-        .fetch_one(&self.readers)
-        .await?;
+        let (journeys, transitions) = sqlx::query_as(sql::PRUNABLE)
+            .bind(format_timestamp(stopped_before))
+            .fetch_one(&self.readers)
+            .await?;
         Ok(Prunable {
             journeys,
             transitions,
@@ -421,77 +411,123 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        // Transitions go with their journey (ON DELETE CASCADE).
-        Ok(sqlx::query(
-            "DELETE FROM journeys WHERE instance_id IN ( \
-                 SELECT instance_id FROM journeys \
-                 WHERE stopped_at IS NOT NULL AND stopped_at < $1 \
-                 ORDER BY stopped_at LIMIT $2)",
-        )
-        .bind(format_timestamp(stopped_before))
-        .bind(batch)
-        .execute(&self.writer)
-        .await?
-        .rows_affected())
+        Ok(sqlx::query(sql::PRUNE)
+            .bind(format_timestamp(stopped_before))
+            .bind(batch)
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let next: Option<String> = sqlx::query_scalar(
-            "SELECT next_poll_at FROM journeys \
-             WHERE next_poll_at IS NOT NULL \
-               AND (lease_expires_at IS NULL OR lease_expires_at <= ?1) \
-             ORDER BY next_poll_at LIMIT 1",
-        )
-        .bind(format_timestamp(now))
-        .fetch_optional(&self.readers)
-        .await?;
+        let next: Option<String> = sqlx::query_scalar(sql::NEXT_DUE)
+            .bind(format_timestamp(now))
+            .fetch_optional(&self.readers)
+            .await?;
         // A value nobody can parse is due now: the claim will then report the row as invalid.
         Ok(next.map(|text| parse_timestamp(&text).unwrap_or(now)))
     }
 
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL \
-             WHERE lease_owner = ?1",
-        )
-        .bind(owner)
-        .execute(&self.writer)
-        .await?
-        .rows_affected())
+        Ok(sqlx::query(sql::RELEASE_LEASES)
+            .bind(owner)
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
     }
 
     async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT * FROM journeys WHERE instance_id = ?1")
-                .bind(instance_id)
-                .fetch_optional(&self.readers)
-                .await?,
-        )
+        Ok(sqlx::query_as(sql::JOURNEY)
+            .bind(instance_id)
+            .fetch_optional(&self.readers)
+            .await?)
     }
 
     async fn transitions(&self, instance_id: &str) -> Result<Vec<TransitionRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, instance_id, from_status, to_status, observed_at \
-             FROM journey_transitions WHERE instance_id = ?1 ORDER BY id",
-        )
-        .bind(instance_id)
-        .fetch_all(&self.readers)
-        .await?)
+        Ok(sqlx::query_as(sql::TRANSITIONS)
+            .bind(instance_id)
+            .fetch_all(&self.readers)
+            .await?)
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<JourneyRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM journeys \
-             WHERE (?1 IS NULL OR replace(lower(status), '_', '') = ?1) \
-               AND (?2 IS NULL OR (stopped_at IS NULL) = ?2) \
-               AND (NOT ?4 OR stuck_since IS NOT NULL) \
-             ORDER BY enqueued_at DESC, instance_id LIMIT ?3",
-        )
-        .bind(filter.status.as_deref().map(status_key))
-        .bind(filter.active)
-        .bind(filter.limit)
-        .bind(filter.stuck)
-        .fetch_all(&self.readers)
-        .await?)
+        Ok(sqlx::query_as(LIST)
+            .bind(filter.status.as_deref().map(status_key))
+            .bind(filter.active)
+            .bind(filter.limit)
+            .bind(filter.stuck)
+            .fetch_all(&self.readers)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every statement the daemon runs per poll or on a timer must be served by an index, so
+    /// its cost does not grow with the history kept in the table.
+    #[tokio::test]
+    async fn periodic_statements_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite:{}", dir.path().join("plan.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let statements = [
+            ("claim", CLAIM_DUE, "journeys_due"),
+            ("record", sql::RECORD_POLL, "sqlite_autoindex_journeys_1"),
+            ("next due", sql::NEXT_DUE, "journeys_due"),
+            (
+                "stuck by age",
+                sql::MARK_STUCK_BY_AGE,
+                "journeys_active_started",
+            ),
+            (
+                "stuck by status",
+                sql::MARK_STUCK_BY_STATUS,
+                "journeys_active_in_status",
+            ),
+            (
+                "active by status",
+                ACTIVE_BY_STATUS,
+                "journeys_active_status",
+            ),
+            ("stuck by reason", sql::STUCK_BY_REASON, "journeys_stuck"),
+            ("due count", sql::COUNT_DUE, "journeys_due"),
+            (
+                "oldest active",
+                sql::OLDEST_ACTIVE_START,
+                "journeys_active_started",
+            ),
+            ("prune", sql::PRUNE, "journeys_stopped"),
+            ("prunable", sql::PRUNABLE, "journeys_stopped"),
+            (
+                "transitions",
+                sql::TRANSITIONS,
+                "journey_transitions_by_journey",
+            ),
+        ];
+        for (name, statement, index) in statements {
+            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN QUERY PLAN {statement}"
+            )))
+            .fetch_all(&store.writer)
+            .await
+            .unwrap();
+            let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+            assert!(
+                !steps
+                    .iter()
+                    .any(|step| *step == "SCAN journeys" || *step == "SCAN j"),
+                "{name} scans the whole table: {steps:?}"
+            );
+            assert!(
+                steps
+                    .iter()
+                    .any(|step| step.contains(&format!("INDEX {index}"))),
+                "{name} does not use {index}: {steps:?}"
+            );
+        }
     }
 }

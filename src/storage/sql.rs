@@ -1,0 +1,97 @@
+//! The statements journeyd runs, in one place. Written with `$n` placeholders, which both
+//! SQLite and PostgreSQL accept, so a statement that means the same on both is written once;
+//! timestamps are bound as each backend stores them (RFC 3339 text, `timestamptz`).
+//!
+//! Every statement the daemon runs on a timer or per poll is served by an index; a SQLite test
+//! checks each plan.
+
+/// Writes one poll's result; both backends bind [`RowWrite`](super::RowWrite) to it in the numbered order.
+/// Guarded by the lease and the poll count, so a result is written once or not at all.
+pub(super) const RECORD_POLL: &str = "\
+    UPDATE journeys SET \
+        status = COALESCE($3, status), \
+        created_time = COALESCE($4, created_time), \
+        completed_time = CASE WHEN $3 IS NULL THEN completed_time ELSE $5 END, \
+        unchanged_polls = COALESCE($6, unchanged_polls), \
+        status_changed_at = CASE WHEN $7 THEN $8 ELSE status_changed_at END, \
+        data = CASE WHEN $7 THEN $9 ELSE data END, \
+        consecutive_errors = COALESCE($10, consecutive_errors), \
+        consecutive_not_found = COALESCE($17, consecutive_not_found), \
+        error_count = error_count + CASE WHEN $18 IS NULL THEN 0 ELSE 1 END, \
+        last_error = COALESCE($11, last_error), \
+        last_error_at = CASE WHEN $11 IS NULL THEN last_error_at ELSE $8 END, \
+        last_request_id = CASE WHEN $11 IS NULL THEN last_request_id ELSE $12 END, \
+        last_error_class = CASE WHEN $11 IS NULL THEN last_error_class ELSE $18 END, \
+        polls = polls + CASE WHEN $19 THEN 1 ELSE 0 END, \
+        last_polled_at = CASE WHEN $19 THEN $8 ELSE last_polled_at END, \
+        next_poll_at = $13, \
+        stopped_at = $14, \
+        stop_reason = $15, \
+        stuck_since = CASE WHEN $7 OR $14 IS NOT NULL THEN NULL ELSE stuck_since END, \
+        stuck_reason = CASE WHEN $7 OR $14 IS NOT NULL THEN NULL ELSE stuck_reason END, \
+        lease_owner = NULL, \
+        lease_expires_at = NULL \
+    WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
+
+/// Adds the transition a written poll observed.
+pub(super) const INSERT_TRANSITION: &str = "\
+    INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
+    VALUES ($1, $2, $3, $4)";
+
+/// Adds a journey unless it is tracked already.
+pub(super) const ENQUEUE: &str = "\
+    INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES ($1, $2, $2) \
+    ON CONFLICT (instance_id) DO NOTHING";
+
+/// The earliest due time of a journey not leased at `$1`: walks `journeys_due` from its start.
+pub(super) const NEXT_DUE: &str = "\
+    SELECT next_poll_at FROM journeys \
+    WHERE next_poll_at IS NOT NULL AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
+    ORDER BY next_poll_at LIMIT 1";
+
+pub(super) const RELEASE_LEASES: &str = "\
+    UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1";
+
+/// Marks active journeys that started before `$2` (`$1`: now, `$3`: the reason).
+pub(super) const MARK_STUCK_BY_AGE: &str = "\
+    UPDATE journeys SET stuck_since = $1, stuck_reason = $3 \
+    WHERE stopped_at IS NULL AND stuck_since IS NULL \
+      AND COALESCE(created_time, enqueued_at) <= $2 \
+    RETURNING instance_id, status, stuck_reason, COALESCE(created_time, enqueued_at) AS since";
+
+/// Marks active journeys in status `$3` (a status key) since before `$2`.
+pub(super) const MARK_STUCK_BY_STATUS: &str = "\
+    UPDATE journeys SET stuck_since = $1, stuck_reason = $4 \
+    WHERE stopped_at IS NULL AND stuck_since IS NULL \
+      AND replace(lower(status), '_', '') = $3 AND status_changed_at <= $2 \
+    RETURNING instance_id, status, stuck_reason, status_changed_at AS since";
+
+pub(super) const STUCK_BY_REASON: &str = "\
+    SELECT stuck_reason, count(*) FROM journeys WHERE stuck_since IS NOT NULL \
+    GROUP BY stuck_reason";
+
+pub(super) const COUNT_DUE: &str = "\
+    SELECT count(*) FROM journeys WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1";
+
+pub(super) const OLDEST_ACTIVE_START: &str = "\
+    SELECT min(COALESCE(created_time, enqueued_at)) FROM journeys WHERE stopped_at IS NULL";
+
+pub(super) const PRUNABLE: &str = "\
+    SELECT count(*), \
+           COALESCE(sum((SELECT count(*) FROM journey_transitions t \
+                         WHERE t.instance_id = j.instance_id)), 0) \
+    FROM journeys j WHERE stopped_at IS NOT NULL AND stopped_at < $1";
+
+/// Deletes up to `$2` journeys stopped before `$1`, oldest first; their transitions go with them
+/// (`ON DELETE CASCADE`).
+pub(super) const PRUNE: &str = "\
+    DELETE FROM journeys WHERE instance_id IN ( \
+        SELECT instance_id FROM journeys \
+        WHERE stopped_at IS NOT NULL AND stopped_at < $1 \
+        ORDER BY stopped_at LIMIT $2)";
+
+pub(super) const JOURNEY: &str = "SELECT * FROM journeys WHERE instance_id = $1";
+
+pub(super) const TRANSITIONS: &str = "\
+    SELECT id, instance_id, from_status, to_status, observed_at \
+    FROM journey_transitions WHERE instance_id = $1 ORDER BY id";
