@@ -140,6 +140,7 @@ pub async fn run(
             api,
             clock,
             stalled_after: config.poll.scan_interval * 3 + Duration::from_secs(10),
+            gauges: Arc::default(),
         };
         tokio::spawn(http::serve(listener, state, shutdown.clone()))
     });

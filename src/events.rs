@@ -183,9 +183,12 @@ impl Finished {
                 )
             };
         }
+        metrics::record_journey_duration(self.duration_seconds);
         if is_completed(&self.status) {
+            metrics::record_ended("completed");
             finished!(Level::INFO, "journey_completed", "journey completed");
         } else {
+            metrics::record_ended("failed");
             finished!(
                 Level::WARN,
                 "journey_failed",

@@ -1,5 +1,5 @@
-//! The daemon's background duties, each on its own timer: the stuck check, the gauges about the
-//! table, retention, and the database's own maintenance. A failed duty is logged and tried
+//! The daemon's background duties, each on its own timer: the stuck check, retention, and the
+//! database's own maintenance. A failed duty is logged and tried
 //! again at its next tick; it never stops the daemon.
 
 use std::sync::Arc;
@@ -11,12 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{self, Clock, Timestamp};
 use crate::events::JourneyEvent;
 use crate::storage::{Store, StoreError, StuckRules};
-use crate::telemetry::metrics::TableGauges;
 
 /// Journeys deleted per transaction by retention: small, so no write lock is held for long.
 pub const PRUNE_BATCH: u32 = 500;
-/// How often the gauges about the table are refreshed.
-const STATS_EVERY: Duration = Duration::from_secs(15);
 /// Pause between two prune batches, so polls get the writer in between.
 const PRUNE_PAUSE: Duration = Duration::from_millis(20);
 
@@ -39,14 +36,11 @@ pub async fn run(
 ) {
     let mut maintenance = timer(settings.maintenance_interval);
     let mut stuck = timer(settings.stuck_check_interval);
-    let mut stats = timer(STATS_EVERY);
     let mut retention = timer(settings.retention_interval);
-    let mut gauges = TableGauges::default();
     loop {
         let result = tokio::select! {
             () = shutdown.cancelled() => return,
             _ = stuck.tick() => check_stuck(store.as_ref(), clock.now(), &settings.stuck).await,
-            _ = stats.tick() => refresh_gauges(store.as_ref(), clock.now(), &mut gauges).await,
             _ = retention.tick() => {
                 let cutoff = clock::sub(clock.now(), settings.retention);
                 prune(store.as_ref(), cutoff).await.map(drop)
@@ -81,15 +75,6 @@ pub async fn check_stuck(
         }
         .emit();
     }
-    Ok(())
-}
-
-async fn refresh_gauges(
-    store: &dyn Store,
-    now: Timestamp,
-    gauges: &mut TableGauges,
-) -> Result<(), StoreError> {
-    gauges.update(&store.stats(now).await?, now);
     Ok(())
 }
 

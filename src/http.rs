@@ -14,14 +14,16 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{GbgClient, TokenHealth};
 use crate::clock::{Clock, duration_between, format_timestamp};
 use crate::service::Liveness;
 use crate::storage::Store;
+use crate::telemetry::metrics::TableGauges;
 
-/// The readiness check gives the database this long to answer.
+/// The readiness check and the gauges give the database this long to answer.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
@@ -34,6 +36,8 @@ pub struct HttpState {
     pub clock: Arc<dyn Clock>,
     /// The loop counts as stalled when it has not turned for this long.
     pub stalled_after: Duration,
+    /// Gauges about the table, refreshed from indexed queries at each scrape.
+    pub gauges: Arc<Mutex<TableGauges>>,
 }
 
 /// Binds the listener (at start, so a taken port stops journeyd before it does anything).
@@ -63,6 +67,12 @@ pub async fn serve(
 async fn metrics(State(state): State<HttpState>) -> Response {
     match &state.metrics {
         Some(handle) => {
+            let now = state.clock.now();
+            match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, state.store.stats(now)).await {
+                Ok(Ok(stats)) => state.gauges.lock().await.update(&stats, now),
+                Ok(Err(err)) => tracing::warn!(error = %err, "could not refresh table gauges"),
+                Err(_) => tracing::warn!("table gauges: the database did not answer in time"),
+            }
             handle.run_upkeep();
             (
                 [(

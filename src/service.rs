@@ -44,8 +44,8 @@ impl Liveness {
     /// The daemon can do its work: migrations ran and the first scan is possible.
     pub fn ready(&self, now: Timestamp) {
         self.ready.store(true, Ordering::SeqCst);
-        self.tick(now);
         notify(&[NotifyState::Ready, NotifyState::Status("polling journeys")]);
+        self.tick(now);
     }
 
     /// One turn of the scheduler loop.

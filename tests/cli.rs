@@ -245,3 +245,80 @@ async fn migrate_creates_the_schema() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test]
+async fn prune_deletes_long_finished_journeys_and_dry_run_only_counts() {
+    let db = TestDb::new();
+    assert!(
+        journeyd(&db, &["enqueue", "old-1", "old-2", "recent", "active"])
+            .status
+            .success()
+    );
+    let pool = db.outside_pool().await;
+    for (id, days_ago) in [("old-1", 40), ("old-2", 35), ("recent", 3)] {
+        sqlx::query(
+            "UPDATE journeys SET status = 'Completed', stop_reason = 'terminal', \
+             next_poll_at = NULL, \
+             stopped_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $2 || ' days') \
+             WHERE instance_id = $1",
+        )
+        .bind(id)
+        .bind(days_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO journey_transitions (instance_id, to_status, observed_at) \
+             VALUES ($1, 'Completed', '2026-01-01T00:00:00.000Z')",
+        )
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let dry = journeyd(&db, &["prune", "--older-than", "30d", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).starts_with("would delete 2 journey(s) and 2 transition(s)"),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(row_count(&db).await, 4);
+
+    let real = journeyd(&db, &["prune", "--older-than", "30d"]);
+    assert!(
+        stdout(&real).starts_with("deleted 2 journey(s)"),
+        "{}",
+        stdout(&real)
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT instance_id FROM journeys ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["active", "recent"]);
+
+    let bad = journeyd(&db, &["prune", "--older-than", "soon"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn list_stuck_shows_only_stuck_journeys() {
+    let db = TestDb::new();
+    assert!(
+        journeyd(&db, &["enqueue", "stuck-one", "fine-one"])
+            .status
+            .success()
+    );
+    let pool = db.outside_pool().await;
+    sqlx::query(
+        "UPDATE journeys SET stuck_since = '2026-01-01T00:00:00.000Z', stuck_reason = 'age' \
+         WHERE instance_id = 'stuck-one'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let listed = stdout(&journeyd(&db, &["list", "--stuck", "--json"]));
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("\"stuck-one\"") && listed.contains("\"stuck_reason\":\"age\""));
+}

@@ -27,6 +27,12 @@ impl Daemon {
     /// Starts `journeyd run` with a config file pointing at `sim`, its secrets from the
     /// environment and a credential file.
     fn start(db: &TestDb, sim: &Simulator, run: u32) -> Self {
+        Self::start_with(db, sim, run, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables (`JOURNEYD_*` settings,
+    /// systemd's `NOTIFY_SOCKET`).
+    fn start_with(db: &TestDb, sim: &Simulator, run: u32, env: &[(&str, &str)]) -> Self {
         let dir = db.dir.path();
         let sim_config = sim.config();
         std::fs::write(dir.join("password"), format!("{}\n", sim_config.password)).unwrap();
@@ -69,6 +75,7 @@ impl Daemon {
             .args(["run", "--config", "journeyd.toml"])
             .current_dir(dir)
             .env("JOURNEYD_AUTH__CLIENT_SECRET", &sim_config.client_secret)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap())
             .spawn()
@@ -91,6 +98,22 @@ impl Daemon {
                 return status;
             }
             assert!(Instant::now() < deadline, "journeyd did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the log has an event named `name`, and returns it.
+    async fn event(&self, name: &str) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(event) = self.events().into_iter().find(|e| e["event"] == name) {
+                return event;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {name} event in {}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -407,4 +430,178 @@ async fn a_second_signal_exits_at_once() {
 
     assert_eq!(daemon.wait().await.code(), Some(130));
     assert!(daemon.log_text().contains("second signal"));
+}
+
+/// Enqueues through the real binary, as an operator would.
+fn enqueue(db: &TestDb, ids: &[&str]) {
+    let output = Command::new(binary())
+        .arg("enqueue")
+        .args(ids)
+        .env("JOURNEYD_DATABASE__URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_get_metrics_health_and_stuck_events() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    sim.add_journey(
+        "quick",
+        Script::polls(&[("InProgress", 1), ("Completed", 0)]),
+    );
+    sim.add_journey(
+        "slow",
+        Script::polls(&[("InProgress", 15), ("Paused", 15), ("Completed", 0)]),
+    );
+    sim.add_journey("failing", Script::polls(&[("Failed", 0)]));
+    sim.inject("failing", journeyd::simulator::Fault::Status(500));
+    enqueue(&db, &["quick", "slow", "failing"]);
+    let mut daemon = Daemon::start_with(
+        &db,
+        &sim,
+        1,
+        &[
+            ("JOURNEYD_STUCK__AFTER", "300ms"),
+            ("JOURNEYD_STUCK__CHECK_INTERVAL", "50ms"),
+        ],
+    );
+    let address = daemon.event("http_listening").await["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pool = db.outside_pool().await;
+    wait_for_count(&pool, STOPPED, 3).await;
+
+    let stuck = daemon.event("journey_stuck").await;
+    assert_eq!(stuck["instance_id"], "slow");
+    assert_eq!(stuck["reason"], "age");
+    let unstuck = daemon.event("journey_unstuck").await;
+    assert_eq!(unstuck["instance_id"], "slow");
+
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{address}{path}")).send();
+    let health = get("/healthz").await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["token"], "valid");
+    assert_eq!(ready["checks"]["database"], "ok");
+
+    let metrics = get("/metrics").await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    // CI checks this sample with `promtool check metrics`.
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics-sample.prom"),
+        &text,
+    )
+    .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid Prometheus text format");
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                prometheus_parse::Value::Histogram(buckets) => {
+                    buckets.last().map_or(0.0, |b| b.count)
+                }
+                prometheus_parse::Value::Summary(_) => 0.0,
+            })
+            .sum()
+    };
+    let polls_ok = value("journeyd_polls_total", Some(("outcome", "ok")));
+    assert!(polls_ok >= 33.0, "{polls_ok} successful polls\n{text}");
+    assert_eq!(
+        value("journeyd_polls_total", Some(("outcome", "server_error"))),
+        1.0
+    );
+    assert_eq!(
+        value("journeyd_api_errors_total", Some(("class", "server_error"))),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "journeyd_journeys_ended_total",
+            Some(("outcome", "completed"))
+        ),
+        2.0
+    );
+    assert_eq!(
+        value("journeyd_journeys_ended_total", Some(("outcome", "failed"))),
+        1.0
+    );
+    assert_eq!(
+        value("journeyd_transitions_total", Some(("to_status", "Paused"))),
+        1.0
+    );
+    assert_eq!(value("journeyd_transitions_total", None), 6.0);
+    assert!(value("journeyd_token_requests_total", Some(("result", "success"))) >= 1.0);
+    assert_eq!(value("journeyd_request_rate_limit", None), 1000.0);
+    assert_eq!(value("journeyd_api_down", None), 0.0);
+    assert!(value("journeyd_last_successful_poll_timestamp_seconds", None) > 1.7e9);
+    for name in [
+        "journeyd_poll_duration_seconds",
+        "journeyd_journey_duration_seconds",
+        "journeyd_journeys_due",
+        "journeyd_journeys_stuck",
+        "journeyd_oldest_active_journey_age_seconds",
+    ] {
+        assert!(
+            scrape.samples.iter().any(|s| s.metric == name),
+            "{name} missing from\n{text}"
+        );
+    }
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait().await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_hears_ready_watchdog_and_stopping() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let socket_path = db.dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let mut daemon = Daemon::start_with(
+        &db,
+        &sim,
+        1,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    let mut heard = String::new();
+    let mut buffer = vec![0; 4096];
+    let deadline = Instant::now() + DEADLINE;
+    while !(heard.contains("READY=1") && heard.matches("WATCHDOG=1").count() >= 2) {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let received = tokio::time::timeout(wait, socket.recv(&mut buffer))
+            .await
+            .expect("systemd notifications")
+            .unwrap();
+        heard.push_str(&String::from_utf8_lossy(&buffer[..received]));
+    }
+    assert!(heard.find("READY=1") < heard.find("WATCHDOG=1"), "{heard}");
+
+    daemon.signal("TERM");
+    while !heard.contains("STOPPING=1") {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let received = tokio::time::timeout(wait, socket.recv(&mut buffer))
+            .await
+            .expect("STOPPING=1")
+            .unwrap();
+        heard.push_str(&String::from_utf8_lossy(&buffer[..received]));
+    }
+    assert_eq!(daemon.wait().await.code(), Some(0));
 }

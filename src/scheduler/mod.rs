@@ -49,9 +49,13 @@ pub struct SchedulerSettings {
 
 /// A name for this process's leases: host, process ID and start time.
 pub fn lease_owner_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    // /proc/sys may be hidden from a hardened service (ProcSubset=pid); /etc/hostname is not.
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
         .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into());
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros())

@@ -3,7 +3,7 @@
 //! library tests do not) every recording is a no-op.
 //!
 //! Counters move with events (after the change they count is committed); gauges about the
-//! table are refreshed on a timer from indexed queries (see [`crate::housekeeping`]).
+//! table are refreshed from indexed queries at each scrape (see [`crate::http`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -62,6 +62,7 @@ pub fn t0() -> Timestamp {
 
 /// The daemon's parts wired together around a manual clock; time moves only when the test says.
 pub struct Harness {
+    pub config: Config,
     pub db: TestDb,
     pub clock: ManualClock,
     pub sim: Simulator,
@@ -102,6 +103,7 @@ impl Harness {
             journeyd::daemon::scheduler(&config, &login(&sim), store.clone(), shared_clock)
                 .expect("build scheduler");
         Self {
+            config,
             db,
             clock,
             sim,
