@@ -193,12 +193,7 @@ async fn journeys_are_tracked_to_the_end_with_one_event_each() {
         "inserted-by-sql-3",
         Script::polls(&[("IN_PROGRESS", 1), ("COMPLETED", 0)]),
     );
-    let enqueue = Command::new(binary())
-        .args(["enqueue", "completes-1", "fails-2"])
-        .env("JOURNEYD_DATABASE__URL", &db.url)
-        .output()
-        .unwrap();
-    assert!(enqueue.status.success());
+    enqueue(&db, &["completes-1", "fails-2"]);
 
     let mut daemon = Daemon::start(&db, &sim, 1);
     let pool = db.outside_pool().await;
@@ -288,12 +283,7 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
     for id in &ids {
         sim.add_journey(id, Script::polls(&script));
     }
-    let mut enqueue = Command::new(binary());
-    enqueue
-        .arg("enqueue")
-        .args(&ids)
-        .env("JOURNEYD_DATABASE__URL", &db.url);
-    assert!(enqueue.output().unwrap().status.success());
+    enqueue(&db, &ids.iter().map(String::as_str).collect::<Vec<_>>());
     let pool = db.outside_pool().await;
 
     // Kill points spread over the workload, each a random few milliseconds after a given number
@@ -407,12 +397,7 @@ async fn a_second_signal_exits_at_once() {
         "slow-1",
         journeyd::simulator::Fault::Slow(Duration::from_secs(30)),
     );
-    let enqueue = Command::new(binary())
-        .args(["enqueue", "slow-1"])
-        .env("JOURNEYD_DATABASE__URL", &db.url)
-        .output()
-        .unwrap();
-    assert!(enqueue.status.success());
+    enqueue(&db, &["slow-1"]);
     let mut daemon = Daemon::start(&db, &sim, 1);
     let deadline = Instant::now() + DEADLINE;
     while sim.fetches("slow-1").is_empty() {
