@@ -167,7 +167,10 @@ impl Scheduler {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
         let shared = &self.shared;
         let owner = &shared.settings.owner;
-        shared.store.register_daemon(owner).await?;
+        shared
+            .store
+            .register_daemon(owner, shared.clock.now())
+            .await?;
         shared.liveness.ready(shared.clock.now());
         tracing::info!(
             owner = %owner,
@@ -232,7 +235,7 @@ impl Scheduler {
         let owner = shared.settings.owner.clone();
         drop(shared);
         writer_task.await.ok();
-        store.release_leases(&owner).await?;
+        store.release(&owner).await?;
         tracing::info!("scheduler stopped");
         Ok(())
     }

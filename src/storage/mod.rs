@@ -3,6 +3,7 @@
 //! The scheduler and the CLI talk to [`Store`] only; which database sits behind it is decided
 //! once, from `database.url`, by [`open`].
 
+mod shared;
 mod sql;
 mod sqlite;
 
@@ -147,6 +148,15 @@ pub struct Enqueued {
     pub already_tracked: u64,
 }
 
+impl Enqueued {
+    fn counted(asked: usize, added: u64) -> Self {
+        Self {
+            added,
+            already_tracked: asked as u64 - added,
+        }
+    }
+}
+
 /// The column values one [`JourneyUpdate`] writes, flattened for binding. Columns a poll does
 /// not touch are `None` and keep their value (`COALESCE`/`CASE` in the statement).
 struct RowWrite<'a> {
@@ -243,8 +253,20 @@ pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations. Only ever moves forward.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Called once by a daemon before it claims work, under its lease-owner name.
-    async fn register_daemon(&self, owner: &str) -> Result<(), StoreError>;
+    /// Called once by a daemon before it claims work, under its lease-owner name: joins the
+    /// replicas (SQLite: takes the one-daemon lock and frees a dead daemon's leases first).
+    async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    /// A daemon's heartbeat: marks it alive at `now`, extends the leases of its polls in flight
+    /// to `lease_until`, and returns how many replicas (itself included) beat after
+    /// `alive_after`.
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        alive_after: Timestamp,
+    ) -> Result<u64, StoreError>;
 
     /// Adds journeys to track, all or none; existing ones are left as they are.
     async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError>;
@@ -291,8 +313,9 @@ pub trait Store: Send + Sync + 'static {
     /// The earliest `next_poll_at` of a journey that is not leased at `now`.
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;
 
-    /// Drops every lease `owner` holds, so its journeys can be claimed at once.
-    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
+    /// Drops every lease `owner` holds, so its journeys can be claimed at once, and removes it
+    /// from the replicas.
+    async fn release(&self, owner: &str) -> Result<u64, StoreError>;
 
     async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError>;
 

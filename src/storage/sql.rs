@@ -52,6 +52,23 @@ pub(super) const NEXT_DUE: &str = "\
 pub(super) const RELEASE_LEASES: &str = "\
     UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1";
 
+/// A replica's heartbeat: `$1` owner, `$2` now.
+pub(super) const UPSERT_REPLICA: &str = "\
+    INSERT INTO replicas (owner, started_at, heartbeat_at) VALUES ($1, $2, $2) \
+    ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
+
+/// Extends the leases `$1` holds (its polls in flight) to `$2`.
+pub(super) const RENEW_LEASES: &str = "\
+    UPDATE journeys SET lease_expires_at = $2 WHERE lease_owner = $1";
+
+/// Replicas whose heartbeat is later than `$1`.
+pub(super) const ALIVE_REPLICAS: &str = "SELECT count(*) FROM replicas WHERE heartbeat_at > $1";
+
+/// Forgets replicas silent since before `$1`.
+pub(super) const FORGET_REPLICAS: &str = "DELETE FROM replicas WHERE heartbeat_at < $1";
+
+pub(super) const REMOVE_REPLICA: &str = "DELETE FROM replicas WHERE owner = $1";
+
 /// Marks active journeys that started before `$2` (`$1`: now, `$3`: the reason).
 pub(super) const MARK_STUCK_BY_AGE: &str = "\
     UPDATE journeys SET stuck_since = $1, stuck_reason = $3 \
@@ -78,8 +95,8 @@ pub(super) const OLDEST_ACTIVE_START: &str = "\
 
 pub(super) const PRUNABLE: &str = "\
     SELECT count(*), \
-           COALESCE(sum((SELECT count(*) FROM journey_transitions t \
-                         WHERE t.instance_id = j.instance_id)), 0) \
+           CAST(COALESCE(sum((SELECT count(*) FROM journey_transitions t \
+                              WHERE t.instance_id = j.instance_id)), 0) AS BIGINT) \
     FROM journeys j WHERE stopped_at IS NOT NULL AND stopped_at < $1";
 
 /// Deletes up to `$2` journeys stopped before `$1`, oldest first; their transitions go with them

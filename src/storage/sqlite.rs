@@ -13,14 +13,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
 
 use super::{
-    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, RowWrite,
-    STUCK_AGE, STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, sql,
+    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, STUCK_AGE,
+    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, shared, sql,
 };
 use crate::clock::{self, Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -212,10 +213,6 @@ fn column_timestamp(column: &str, text: &str) -> Result<Timestamp, String> {
     parse_timestamp(text).map_err(|err| format!("column `{column}`: {err}"))
 }
 
-fn optional_timestamp(ts: Option<Timestamp>) -> Option<String> {
-    ts.map(format_timestamp)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -223,33 +220,42 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn register_daemon(&self, _owner: &str) -> Result<(), StoreError> {
+    async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError> {
         self.lock_for_daemon()?;
         // Holding the lock proves no other daemon is alive, so every lease left in the file
         // belongs to one that died: free them instead of waiting for them to expire.
-        sqlx::query(RELEASE_ALL_LEASES)
-            .execute(&self.writer)
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(RELEASE_ALL_LEASES).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM replicas")
+            .execute(&mut *tx)
             .await?;
+        shared::heartbeat::<Sqlite>(&mut tx, owner, now, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
-        let now = format_timestamp(now);
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        alive_after: Timestamp,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut added = 0;
-        for id in ids {
-            added += sqlx::query(sql::ENQUEUE)
-                .bind(id.as_str())
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
+        shared::heartbeat::<Sqlite>(&mut tx, owner, now, lease_until).await?;
+        let alive: i64 = sqlx::query_scalar(sql::ALIVE_REPLICAS)
+            .bind(format_timestamp(alive_after))
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(Enqueued {
-            added,
-            already_tracked: ids.len() as u64 - added,
-        })
+        Ok(alive.try_into().unwrap_or(0))
+    }
+
+    async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let added = shared::enqueue::<Sqlite>(&mut tx, ids, now).await?;
+        tx.commit().await?;
+        Ok(Enqueued::counted(ids.len(), added))
     }
 
     async fn claim_due(
@@ -277,45 +283,7 @@ impl Store for SqliteStore {
         updates: &[JourneyUpdate],
     ) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut applied = Vec::with_capacity(updates.len());
-        for update in updates {
-            let write = RowWrite::from(update);
-            let polled_at = format_timestamp(write.polled_at);
-            let written = sqlx::query(sql::RECORD_POLL)
-                .bind(write.instance_id)
-                .bind(owner)
-                .bind(write.status)
-                .bind(optional_timestamp(write.created_time))
-                .bind(optional_timestamp(write.completed_time))
-                .bind(write.unchanged_polls)
-                .bind(write.transition.is_some())
-                .bind(&polled_at)
-                .bind(write.data)
-                .bind(write.consecutive_errors)
-                .bind(write.error)
-                .bind(write.request_id)
-                .bind(optional_timestamp(write.next_poll_at))
-                .bind(optional_timestamp(write.stopped_at))
-                .bind(write.stop_reason)
-                .bind(write.expected_polls)
-                .bind(write.consecutive_not_found)
-                .bind(write.error_class)
-                .bind(write.attempted)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-            if let (true, Some(transition)) = (written, write.transition) {
-                sqlx::query(sql::INSERT_TRANSITION)
-                    .bind(write.instance_id)
-                    .bind(&transition.from)
-                    .bind(&transition.to)
-                    .bind(&polled_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            applied.push(written);
-        }
+        let applied = shared::record::<Sqlite>(&mut tx, owner, updates).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -411,12 +379,8 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        Ok(sqlx::query(sql::PRUNE)
-            .bind(format_timestamp(stopped_before))
-            .bind(batch)
-            .execute(&self.writer)
-            .await?
-            .rows_affected())
+        let mut conn = self.writer.acquire().await?;
+        Ok(shared::prune::<Sqlite>(&mut conn, stopped_before, batch).await?)
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -428,12 +392,11 @@ impl Store for SqliteStore {
         Ok(next.map(|text| parse_timestamp(&text).unwrap_or(now)))
     }
 
-    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query(sql::RELEASE_LEASES)
-            .bind(owner)
-            .execute(&self.writer)
-            .await?
-            .rows_affected())
+    async fn release(&self, owner: &str) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let released = shared::release::<Sqlite>(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(released)
     }
 
     async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {
