@@ -257,7 +257,7 @@ async fn status(store: &dyn Store, instance_id: &str, json: bool) -> anyhow::Res
             serde_json::Value::String(text) => text,
             other => other.to_string(),
         };
-        writeln!(out, "{column:<19} {text}")?;
+        writeln!(out, "{column:<22} {text}")?;
     }
     writeln!(out, "\ntransitions")?;
     for t in &transitions {

@@ -269,7 +269,7 @@ impl Default for Config {
                 jitter: 1.0,
             },
             lease: LeaseConfig {
-                ttl: Duration::from_secs(60),
+                ttl: Duration::from_secs(30),
             },
             shutdown: ShutdownConfig {
                 grace_period: Duration::from_secs(10),
@@ -418,6 +418,12 @@ impl Config {
                     format!("must be between 0.0 and 1.0, not {jitter}"),
                 ));
             }
+        }
+        if self.lease.ttl < self.api.request_timeout * 2 {
+            return Err(invalid(
+                "lease.ttl",
+                "must be at least twice `api.request_timeout`, so a poll never outlives its lease",
+            ));
         }
         if self.poll.concurrency == 0 {
             return Err(invalid("poll.concurrency", "must be at least 1"));

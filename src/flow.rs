@@ -142,6 +142,17 @@ impl FlowControl {
         }
     }
 
+    /// Changes the maximum rate, e.g. when replicas sharing the budget come or go.
+    pub fn set_max_rate(&mut self, max_rate: f64) {
+        self.settings.max_rate = max_rate;
+        self.tokens = self.tokens.min(max_rate.max(1.0));
+    }
+
+    /// The maximum rate, before any slowdown.
+    pub fn max_rate(&self) -> f64 {
+        self.settings.max_rate
+    }
+
     /// The request rate allowed at `now`, in requests per second.
     pub fn rate(&self, now: Timestamp) -> f64 {
         let max = self.settings.max_rate;

@@ -151,7 +151,7 @@ async fn status_and_list_show_what_is_stored() {
     let status = journeyd(&db, &["status", "watched-2"]);
     let text = stdout(&status);
     assert!(status.status.success(), "{}", stderr(&status));
-    assert!(text.contains("status              Completed"), "{text}");
+    assert!(text.contains("status                 Completed"), "{text}");
     assert!(text.contains("(first seen) -> Completed"), "{text}");
 
     let json = journeyd(&db, &["status", "watched-2", "--json"]);

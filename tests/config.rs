@@ -74,6 +74,7 @@ fn environment_variables_override_the_file() {
         jail.set_env("JOURNEYD_AUTH__CLIENT_SECRET", "from-env");
         jail.set_env("JOURNEYD_DATABASE__URL", "sqlite:other.db");
         jail.set_env("JOURNEYD_API__REQUEST_TIMEOUT", "1m 30s");
+        jail.set_env("JOURNEYD_LEASE__TTL", "3m");
         jail.set_env("JOURNEYD_CONFIG", "ignored-here.toml");
         let config = load(Some("journeyd.toml")).unwrap();
         assert_eq!(config.poll.concurrency, 32);

@@ -270,7 +270,10 @@ async fn leases_left_by_a_dead_daemon_are_freed_when_the_next_one_starts() {
     assert_eq!(claims.len(), 1);
     assert_eq!(h.poll().await, 0, "leased journeys are not claimed twice");
 
-    h.store.register_daemon("next-daemon", h.clock.now()).await.unwrap();
+    h.store
+        .register_daemon("next-daemon", h.clock.now())
+        .await
+        .unwrap();
 
     assert_eq!(h.poll().await, 1);
     h.poll_until_stopped(ID).await;

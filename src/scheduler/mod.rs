@@ -137,6 +137,38 @@ impl Scheduler {
         self.shared.flow().rate(self.shared.clock.now())
     }
 
+    /// Tells the store this replica is alive, extends the leases of its polls in flight, and
+    /// takes this replica's share of `api.max_requests_per_second`: the budget is divided
+    /// evenly among the replicas whose heartbeat is fresher than a lease. Returns how many
+    /// replicas are alive.
+    pub async fn heartbeat(&self) -> Result<u64, SchedulerError> {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let ttl = shared.settings.lease_ttl;
+        let alive = shared
+            .store
+            .heartbeat(
+                &shared.settings.owner,
+                now,
+                clock::add(now, ttl),
+                clock::sub(now, ttl),
+            )
+            .await?
+            .max(1);
+        let share = shared.settings.flow.max_rate / alive as f64;
+        let mut flow = shared.flow();
+        if flow.max_rate() != share {
+            tracing::info!(
+                event = "budget_share_changed",
+                replicas = alive,
+                max_requests_per_second = share,
+                "this replica's share of the request budget changed"
+            );
+            flow.set_max_rate(share);
+        }
+        Ok(alive)
+    }
+
     /// Whether GBG GO is considered down (only probes are sent), and why.
     pub fn api_down(&self) -> Option<DownCause> {
         self.shared.flow().down()
@@ -171,6 +203,10 @@ impl Scheduler {
             .store
             .register_daemon(owner, shared.clock.now())
             .await?;
+        self.heartbeat().await?;
+        let mut heartbeats = tokio::time::interval(shared.settings.lease_ttl / 3);
+        heartbeats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeats.tick().await;
         shared.liveness.ready(shared.clock.now());
         tracing::info!(
             owner = %owner,
@@ -210,6 +246,11 @@ impl Scheduler {
                 () = shutdown.cancelled() => {}
                 () = shared.wakeup.notified() => {}
                 () = tokio::time::sleep(pause) => {}
+                _ = heartbeats.tick() => {
+                    if let Err(err) = self.heartbeat().await {
+                        tracing::error!(error = %err, "heartbeat failed; retrying");
+                    }
+                }
             }
         }
 

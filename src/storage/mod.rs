@@ -3,10 +3,12 @@
 //! The scheduler and the CLI talk to [`Store`] only; which database sits behind it is decided
 //! once, from `database.url`, by [`open`].
 
+mod postgres;
 mod shared;
 mod sql;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
@@ -326,23 +328,38 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the database named by `database.url`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
-    } else {
-        Err(StoreError::InvalidUrl(unsupported_url(url)))
-    }
+    Ok(match Backend::of(url)? {
+        Backend::Sqlite => Arc::new(SqliteStore::open(url).await?),
+        Backend::Postgres => Arc::new(PostgresStore::open(url).await?),
+    })
 }
 
 /// Checks a `database.url` without opening it, so bad configuration fails before anything runs.
 pub fn check_url(url: &str) -> Result<(), StoreError> {
-    if url.starts_with("sqlite:") {
-        SqliteStore::options(url).map(drop)
-    } else {
-        Err(StoreError::InvalidUrl(unsupported_url(url)))
+    match Backend::of(url)? {
+        Backend::Sqlite => SqliteStore::options(url).map(drop),
+        Backend::Postgres => PostgresStore::options(url).map(drop),
     }
 }
 
-fn unsupported_url(url: &str) -> String {
-    let scheme = url.split(':').next().unwrap_or_default();
-    format!("unsupported scheme `{scheme}:`; expected a `sqlite:` URL such as `sqlite:journeyd.db`")
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            // Only the scheme is quoted: the rest may hold a password.
+            _ => Err(StoreError::InvalidUrl(format!(
+                "unsupported scheme `{scheme}:`; expected `sqlite:journeyd.db` or \
+                 `postgres://user@host/database`"
+            ))),
+        }
+    }
 }

@@ -38,6 +38,31 @@ pub(super) const INSERT_TRANSITION: &str = "\
     INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
     VALUES ($1, $2, $3, $4)";
 
+/// Claims due journeys: the oldest `$4` due at `$3` and not leased, leased to `$1` until `$2`.
+/// `$lock` is what the backend adds to lock the rows it picks.
+macro_rules! claim_due {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE journeys SET lease_owner = $1, lease_expires_at = $2 \
+             WHERE instance_id IN ( \
+                 SELECT instance_id FROM journeys \
+                 WHERE next_poll_at IS NOT NULL AND next_poll_at <= $3 \
+                   AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
+                 ORDER BY next_poll_at LIMIT $4",
+            $lock,
+            ") RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
+                        consecutive_errors, consecutive_not_found, stuck_since, next_poll_at"
+        )
+    };
+}
+
+/// SQLite has one writer at a time: the statement alone is atomic.
+pub(super) const CLAIM_DUE_SQLITE: &str = claim_due!("");
+
+/// Several replicas claim at once: each skips the rows another is claiming instead of waiting
+/// for them, so they share the due work without blocking each other.
+pub(super) const CLAIM_DUE_POSTGRES: &str = claim_due!(" FOR UPDATE SKIP LOCKED");
+
 /// Adds a journey unless it is tracked already.
 pub(super) const ENQUEUE: &str = "\
     INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES ($1, $2, $2) \

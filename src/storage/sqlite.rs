@@ -28,18 +28,6 @@ use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Claims due journeys: the oldest `$4` due at `$3` and not leased, leased to `$1` until `$2`.
-/// (PostgreSQL's claim differs: it skips rows locked by other replicas.)
-const CLAIM_DUE: &str = "\
-    UPDATE journeys SET lease_owner = $1, lease_expires_at = $2 \
-    WHERE instance_id IN ( \
-        SELECT instance_id FROM journeys \
-        WHERE next_poll_at IS NOT NULL AND next_poll_at <= $3 \
-          AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
-        ORDER BY next_poll_at LIMIT $4) \
-    RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
-              consecutive_errors, consecutive_not_found, stuck_since, next_poll_at";
-
 /// At daemon start, with the one-daemon lock held: every lease belongs to a dead daemon.
 const RELEASE_ALL_LEASES: &str = "\
     UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL";
@@ -265,7 +253,7 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Claim>, StoreError> {
-        let mut rows: Vec<ClaimedRow> = sqlx::query_as(CLAIM_DUE)
+        let mut rows: Vec<ClaimedRow> = sqlx::query_as(sql::CLAIM_DUE_SQLITE)
             .bind(owner)
             .bind(format_timestamp(lease_until))
             .bind(format_timestamp(now))
@@ -438,7 +426,7 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         let statements = [
-            ("claim", CLAIM_DUE, "journeys_due"),
+            ("claim", sql::CLAIM_DUE_SQLITE, "journeys_due"),
             ("record", sql::RECORD_POLL, "sqlite_autoindex_journeys_1"),
             ("next due", sql::NEXT_DUE, "journeys_due"),
             (

@@ -1,0 +1,337 @@
+//! The PostgreSQL backend, for several replicas sharing one database.
+//!
+//! Replicas claim due journeys with `FOR UPDATE SKIP LOCKED`, so they never wait for each other
+//! nor pick the same row; a claim is a lease (owner and expiry) that the owner's heartbeat
+//! extends while the poll is in flight and that simply runs out if the owner dies. Timestamps
+//! are `timestamptz`; rows read for people are rendered in the same RFC 3339 text as SQLite's.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres};
+
+use super::{
+    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, STUCK_AGE,
+    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, shared, sql,
+};
+use crate::clock::{self, Timestamp};
+use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const MAX_CONNECTIONS: u32 = 10;
+/// How long to wait for a connection from the pool (or for the server to answer a connect).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `timestamptz` column as RFC 3339 UTC text with milliseconds, like SQLite stores it.
+fn as_text(expression: &str, name: &str) -> String {
+    format!(
+        "to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS {name}"
+    )
+}
+
+/// `SELECT <every journeys column, timestamps as text> FROM journeys`.
+static SELECT_JOURNEYS: LazyLock<String> = LazyLock::new(|| {
+    let time = |column: &str| as_text(column, column);
+    let columns = [
+        "instance_id".to_owned(),
+        "status".into(),
+        time("enqueued_at"),
+        time("created_time"),
+        time("completed_time"),
+        "data".into(),
+        time("status_changed_at"),
+        "polls".into(),
+        "unchanged_polls".into(),
+        time("last_polled_at"),
+        time("next_poll_at"),
+        "consecutive_errors".into(),
+        "error_count".into(),
+        "last_error".into(),
+        time("last_error_at"),
+        "last_request_id".into(),
+        time("stopped_at"),
+        "stop_reason".into(),
+        "lease_owner".into(),
+        time("lease_expires_at"),
+        "consecutive_not_found".into(),
+        "last_error_class".into(),
+        time("stuck_since"),
+        "stuck_reason".into(),
+    ];
+    format!("SELECT {} FROM journeys", columns.join(", "))
+});
+
+static JOURNEY: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE instance_id = $1", *SELECT_JOURNEYS));
+
+static LIST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE ($1::text IS NULL OR replace(lower(status), '_', '') = $1) \
+           AND ($2::boolean IS NULL OR (stopped_at IS NULL) = $2) \
+           AND (NOT $4 OR stuck_since IS NOT NULL) \
+         ORDER BY enqueued_at DESC, instance_id LIMIT $3",
+        *SELECT_JOURNEYS
+    )
+});
+
+static TRANSITIONS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, instance_id, from_status, to_status, {} FROM ({}) AS t ORDER BY id",
+        as_text("observed_at", "observed_at"),
+        sql::TRANSITIONS
+    )
+});
+
+/// A stuck-marking statement, with the period's start rendered as text.
+fn mark_stuck(statement: &str) -> String {
+    format!(
+        "WITH marked AS ({statement}) \
+         SELECT instance_id, status, stuck_reason, {} FROM marked",
+        as_text("since", "since")
+    )
+}
+
+static MARK_STUCK_BY_AGE: LazyLock<String> = LazyLock::new(|| mark_stuck(sql::MARK_STUCK_BY_AGE));
+static MARK_STUCK_BY_STATUS: LazyLock<String> =
+    LazyLock::new(|| mark_stuck(sql::MARK_STUCK_BY_STATUS));
+
+const ACTIVE_BY_STATUS: &str =
+    "SELECT status, count(*) FROM journeys WHERE stopped_at IS NULL GROUP BY status";
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Parses and checks a `postgres://` URL. Errors never repeat the URL: it may hold a
+    /// password.
+    pub fn options(url: &str) -> Result<PgConnectOptions, StoreError> {
+        PgConnectOptions::from_str(url)
+            .map_err(|err| StoreError::InvalidUrl(format!("not a usable PostgreSQL URL: {err}")))
+    }
+
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(Self::options(url)?)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    instance_id: String,
+    status: Option<String>,
+    enqueued_at: Timestamp,
+    created_time: Option<Timestamp>,
+    polls: i64,
+    unchanged_polls: i64,
+    consecutive_errors: i64,
+    consecutive_not_found: i64,
+    stuck_since: Option<Timestamp>,
+    next_poll_at: Option<Timestamp>,
+}
+
+impl From<ClaimedRow> for Claim {
+    fn from(row: ClaimedRow) -> Self {
+        Claim {
+            instance_id: row.instance_id.clone(),
+            polls: row.polls,
+            journey: Ok(TrackedJourney {
+                instance_id: row.instance_id,
+                status: row.status,
+                enqueued_at: row.enqueued_at,
+                created_time: row.created_time,
+                polls: row.polls,
+                unchanged_polls: row.unchanged_polls,
+                consecutive_errors: row.consecutive_errors,
+                consecutive_not_found: row.consecutive_not_found,
+                stuck: row.stuck_since.is_some(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx takes an advisory lock: replicas starting together migrate once.
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        shared::heartbeat::<Postgres>(&mut conn, owner, now, now).await?;
+        Ok(())
+    }
+
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        alive_after: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        shared::heartbeat::<Postgres>(&mut tx, owner, now, lease_until).await?;
+        let alive: i64 = sqlx::query_scalar(sql::ALIVE_REPLICAS)
+            .bind(alive_after)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(alive.try_into().unwrap_or(0))
+    }
+
+    async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let added = shared::enqueue::<Postgres>(&mut tx, ids, now).await?;
+        tx.commit().await?;
+        Ok(Enqueued::counted(ids.len(), added))
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let mut rows: Vec<ClaimedRow> = sqlx::query_as(sql::CLAIM_DUE_POSTGRES)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.sort_by_key(|row| row.next_poll_at);
+        Ok(rows.into_iter().map(Claim::from).collect())
+    }
+
+    async fn record(
+        &self,
+        owner: &str,
+        updates: &[JourneyUpdate],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let applied = shared::record::<Postgres>(&mut tx, owner, updates).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn maintain(&self) -> Result<(), StoreError> {
+        // PostgreSQL's autovacuum does the housekeeping SQLite needs done by hand.
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn mark_stuck(
+        &self,
+        now: Timestamp,
+        rules: &StuckRules,
+    ) -> Result<Vec<NewlyStuck>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut stuck: Vec<NewlyStuck> = sqlx::query_as(AssertSqlSafe(MARK_STUCK_BY_AGE.as_str()))
+            .bind(now)
+            .bind(clock::sub(now, rules.after))
+            .bind(STUCK_AGE)
+            .fetch_all(&mut *tx)
+            .await?;
+        for (status, limit) in &rules.by_status {
+            stuck.extend(
+                sqlx::query_as::<_, NewlyStuck>(AssertSqlSafe(MARK_STUCK_BY_STATUS.as_str()))
+                    .bind(now)
+                    .bind(clock::sub(now, *limit))
+                    .bind(status)
+                    .bind(STUCK_STATUS)
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(stuck)
+    }
+
+    async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(JourneyStats {
+            active_by_status: sqlx::query_as(ACTIVE_BY_STATUS)
+                .fetch_all(&mut *conn)
+                .await?,
+            stuck_by_reason: sqlx::query_as(sql::STUCK_BY_REASON)
+                .fetch_all(&mut *conn)
+                .await?,
+            due: sqlx::query_scalar(sql::COUNT_DUE)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await?,
+            oldest_active_start: sqlx::query_scalar(sql::OLDEST_ACTIVE_START)
+                .fetch_one(&mut *conn)
+                .await?,
+        })
+    }
+
+    async fn prunable(&self, stopped_before: Timestamp) -> Result<Prunable, StoreError> {
+        let (journeys, transitions) = sqlx::query_as(sql::PRUNABLE)
+            .bind(stopped_before)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Prunable {
+            journeys,
+            transitions,
+        })
+    }
+
+    async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(shared::prune::<Postgres>(&mut conn, stopped_before, batch).await?)
+    }
+
+    async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        Ok(sqlx::query_scalar(sql::NEXT_DUE)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn release(&self, owner: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let released = shared::release::<Postgres>(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {
+        Ok(sqlx::query_as(AssertSqlSafe(JOURNEY.as_str()))
+            .bind(instance_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn transitions(&self, instance_id: &str) -> Result<Vec<TransitionRow>, StoreError> {
+        Ok(sqlx::query_as(AssertSqlSafe(TRANSITIONS.as_str()))
+            .bind(instance_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<JourneyRow>, StoreError> {
+        Ok(sqlx::query_as(AssertSqlSafe(LIST.as_str()))
+            .bind(filter.status.as_deref().map(status_key))
+            .bind(filter.active)
+            .bind(i64::from(filter.limit))
+            .bind(filter.stuck)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
