@@ -5,16 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, expected_path, gaps, path};
+use common::{Backend, Harness, expected_path, gaps, path};
 use journeyd::clock::{Clock, parse_timestamp};
 use journeyd::config::{Credentials, Grant};
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
 
 const ID: &str = "PiIuACmx8Q8R7qPnAkLAqBAT";
 
-#[tokio::test]
-async fn transitions_are_recorded_once_each_and_in_order() {
-    let h = Harness::new().await;
+async fn transitions_are_recorded_once_each_and_in_order(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.sim.add_journey(
         ID,
         Script::polls(&[
@@ -48,10 +47,9 @@ async fn transitions_are_recorded_once_each_and_in_order() {
     assert!(h.sim.rejections().is_empty(), "{:?}", h.sim.rejections());
 }
 
-#[tokio::test]
-async fn progress_gaps_grow_while_nothing_changes_and_reset_on_a_change() {
+async fn progress_gaps_grow_while_nothing_changes_and_reset_on_a_change(backend: Backend) {
     // initial 10 s, ×2, at most 80 s, no jitter
-    let h = Harness::new().await;
+    let h = Harness::on(backend).await;
     h.sim.add_journey(
         ID,
         Script::polls(&[("InProgress", 5), ("Paused", 3), ("Completed", 0)]),
@@ -66,10 +64,9 @@ async fn progress_gaps_grow_while_nothing_changes_and_reset_on_a_change() {
     );
 }
 
-#[tokio::test]
-async fn failed_polls_back_off_on_their_own_curve_and_success_resets_it() {
+async fn failed_polls_back_off_on_their_own_curve_and_success_resets_it(backend: Backend) {
     // errors: 1 s doubling; progress: 10 s doubling
-    let h = Harness::new().await;
+    let h = Harness::on(backend).await;
     h.sim
         .add_journey(ID, Script::polls(&[("InProgress", 6), ("Completed", 0)]));
     h.enqueue(&[ID]).await;
@@ -95,9 +92,8 @@ async fn failed_polls_back_off_on_their_own_curve_and_success_resets_it() {
     );
 }
 
-#[tokio::test]
-async fn a_malformed_answer_is_recorded_on_the_row_and_polling_goes_on() {
-    let h = Harness::new().await;
+async fn a_malformed_answer_is_recorded_on_the_row_and_polling_goes_on(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.sim
         .add_journey(ID, Script::polls(&[("InProgress", 2), ("Completed", 0)]));
     h.sim.inject(ID, Fault::Malformed);
@@ -193,12 +189,11 @@ async fn a_401_renews_the_token_once_for_all_polls_and_retries() {
     }
 }
 
-#[tokio::test]
-async fn a_row_inserted_by_plain_sql_is_picked_up() {
-    let h = Harness::new().await;
+async fn a_row_inserted_by_plain_sql_is_picked_up(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.sim.add_journey(ID, Script::polls(&[("InProgress", 0)]));
-    let outside = h.db.outside_pool().await;
-    sqlx::query("INSERT INTO journeys (instance_id) VALUES (?1)")
+    let outside = h.db.outside().await;
+    sqlx::query("INSERT INTO journeys (instance_id) VALUES ($1)")
         .bind(ID)
         .execute(&outside)
         .await
@@ -221,35 +216,52 @@ async fn a_row_inserted_by_plain_sql_is_picked_up() {
     );
 }
 
-#[tokio::test]
-async fn a_bad_row_is_stopped_with_its_reason_and_never_sent() {
-    let h = Harness::new().await;
+async fn a_bad_row_is_stopped_with_its_reason_and_never_sent(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.sim.add_journey(ID, Script::polls(&[("InProgress", 0)]));
     h.enqueue(&[ID]).await;
-    let outside = h.db.outside_pool().await;
+    let outside = h.db.outside().await;
+    let insert = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES ($1, $2, $3)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) \
+             VALUES ($1, CAST($2 AS TIMESTAMPTZ), CAST($3 AS TIMESTAMPTZ))"
+        }
+    };
+    let mut polled = 1;
     for (id, enqueued_at) in [
         ("has space", "2026-03-01T08:00:00Z"),
         ("ok-id", "last tuesday"),
     ] {
-        sqlx::query(
-            "INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES (?1, ?2, ?3)",
-        )
-        .bind(id)
-        .bind(enqueued_at)
-        .bind("2026-03-01T08:00:00.000Z")
-        .execute(&outside)
-        .await
-        .unwrap();
+        let inserted = sqlx::query(insert)
+            .bind(id)
+            .bind(enqueued_at)
+            .bind("2026-03-01T08:00:00.000Z")
+            .execute(&outside)
+            .await;
+        match (backend, id) {
+            // PostgreSQL's types refuse what SQLite stores and journeyd then has to reject.
+            (Backend::Postgres, "ok-id") => assert!(inserted.is_err()),
+            _ => {
+                inserted.unwrap();
+                polled += 1;
+            }
+        }
     }
 
-    assert_eq!(h.poll().await, 3);
+    assert_eq!(h.poll().await, polled);
+
+    if backend == Backend::Sqlite {
+        let bad_time = h.row("ok-id").await;
+        assert_eq!(bad_time.stop_reason.as_deref(), Some("invalid_row"));
+        assert!(bad_time.last_error.unwrap().contains("enqueued_at"));
+    }
 
     let bad_id = h.row("has space").await;
     assert_eq!(bad_id.stop_reason.as_deref(), Some("invalid_row"));
     assert!(bad_id.last_error.unwrap().contains("contains whitespace"));
-    let bad_time = h.row("ok-id").await;
-    assert_eq!(bad_time.stop_reason.as_deref(), Some("invalid_row"));
-    assert!(bad_time.last_error.unwrap().contains("enqueued_at"));
     assert_eq!(h.row(ID).await.status.as_deref(), Some("InProgress"));
     assert!(h.sim.rejections().is_empty(), "nothing malformed was sent");
 }
@@ -322,3 +334,12 @@ async fn the_client_credentials_grant_works_and_refused_credentials_are_recorded
     );
     assert!(!error.contains(&refused.sim.config().client_secret));
 }
+
+on_both_backends!(
+    transitions_are_recorded_once_each_and_in_order,
+    progress_gaps_grow_while_nothing_changes_and_reset_on_a_change,
+    failed_polls_back_off_on_their_own_curve_and_success_resets_it,
+    a_malformed_answer_is_recorded_on_the_row_and_polling_goes_on,
+    a_row_inserted_by_plain_sql_is_picked_up,
+    a_bad_row_is_stopped_with_its_reason_and_never_sent,
+);

@@ -12,15 +12,34 @@ use journeyd::journey::InstanceId;
 use journeyd::scheduler::{Scheduler, SchedulerError};
 use journeyd::simulator::{Simulator, SimulatorConfig};
 use journeyd::storage::{self, JourneyRow, ListFilter, Store, TransitionRow};
+use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// A SQLite file in its own temporary directory, removed with it.
+/// The database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the PostgreSQL tests create their databases: `TEST_POSTGRES_URL`, by default the
+/// server on 127.0.0.1:5432 (see the README). The tests need it; they never skip.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database for one test, removed with it: a SQLite file in a temporary directory, or
+/// a PostgreSQL database of its own. The directory exists for both (configs, logs, sockets).
 pub struct TestDb {
     pub dir: tempfile::TempDir,
+    /// The SQLite file (meaningless for PostgreSQL).
     pub path: PathBuf,
     pub url: String,
+    pub backend: Backend,
+    postgres_name: Option<String>,
 }
 
 impl TestDb {
@@ -28,7 +47,57 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("journeyd.db");
         let url = format!("sqlite:{}", path.display());
-        Self { dir, path, url }
+        Self {
+            dir,
+            path,
+            url,
+            backend: Backend::Sqlite,
+            postgres_name: None,
+        }
+    }
+
+    pub async fn on(backend: Backend) -> Self {
+        let mut db = Self::new();
+        if backend == Backend::Sqlite {
+            return db;
+        }
+        static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "journeyd_test_{}_{}_{}",
+            std::process::id(),
+            SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            chrono::Utc::now().timestamp_micros()
+        );
+        let admin_url = postgres_admin_url();
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|err| {
+                panic!(
+                    "the PostgreSQL tests need a server at {admin_url} (set TEST_POSTGRES_URL to \
+                 another): {err}"
+                )
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut url: reqwest::Url = admin_url.parse().unwrap();
+        url.set_path(&name);
+        db.url = url.to_string();
+        db.backend = backend;
+        db.postgres_name = Some(name);
+        db
+    }
+
+    /// A plain connection pool, as another program (a dashboard, a back office) would open.
+    /// Works on both backends; `$n` placeholders, text and integer values.
+    pub async fn outside(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::pool::PoolOptions::new()
+            .max_connections(2)
+            .connect(&self.url)
+            .await
+            .expect("open the database from outside")
     }
 
     /// A plain connection pool, as another program (a dashboard, a back office) would open.
@@ -39,6 +108,52 @@ impl TestDb {
             .await
             .expect("open the database from outside")
     }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs outside async: a thread with a runtime of its own removes the database.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// Runs each listed `async fn(Backend)` test once on SQLite and once on PostgreSQL, as
+/// `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            }
+        )*
+    };
 }
 
 /// Settings with round numbers and no jitter, so gaps can be asserted exactly.
@@ -76,8 +191,22 @@ impl Harness {
         Self::with(|_| {}, SimulatorConfig::default()).await
     }
 
+    /// A harness with the default settings on `backend`.
+    pub async fn on(backend: Backend) -> Self {
+        Self::on_with(backend, |_| {}, SimulatorConfig::default()).await
+    }
+
     pub async fn with(adjust: impl FnOnce(&mut Config), sim_config: SimulatorConfig) -> Self {
-        Self::logging_in(adjust, sim_config, |sim| {
+        Self::on_with(Backend::Sqlite, adjust, sim_config).await
+    }
+
+    pub async fn on_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+        sim_config: SimulatorConfig,
+    ) -> Self {
+        let db = TestDb::on(backend).await;
+        Self::build(db, adjust, sim_config, |sim| {
             sim.daemon_settings(Grant::Password)
         })
         .await
@@ -89,7 +218,15 @@ impl Harness {
         sim_config: SimulatorConfig,
         login: impl FnOnce(&Simulator) -> DaemonSettings,
     ) -> Self {
-        let db = TestDb::new();
+        Self::build(TestDb::new(), adjust, sim_config, login).await
+    }
+
+    async fn build(
+        db: TestDb,
+        adjust: impl FnOnce(&mut Config),
+        sim_config: SimulatorConfig,
+        login: impl FnOnce(&Simulator) -> DaemonSettings,
+    ) -> Self {
         let mut config = exact_config(&db.url);
         adjust(&mut config);
         let clock = ManualClock::new(t0());
