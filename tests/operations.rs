@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Harness;
+use common::{Backend, Harness};
 use journeyd::clock::{Clock, format_timestamp};
 use journeyd::housekeeping;
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
@@ -13,8 +13,9 @@ use journeyd::storage::ListFilter;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-async fn stuck_harness() -> Harness {
-    Harness::with(
+async fn stuck_harness(backend: Backend) -> Harness {
+    Harness::on_with(
+        backend,
         |c| {
             c.stuck.after = Duration::from_secs(3_600);
             c.stuck
@@ -39,9 +40,8 @@ async fn stuck_reason(h: &Harness, id: &str) -> Option<String> {
     h.row(id).await.stuck_reason
 }
 
-#[tokio::test]
-async fn stuck_journeys_are_marked_once_and_cleared_when_they_move_or_end() {
-    let h = stuck_harness().await;
+async fn stuck_journeys_are_marked_once_and_cleared_when_they_move_or_end(backend: Backend) {
+    let h = stuck_harness(backend).await;
     h.sim
         .add_journey("never-ends", Script::polls(&[("InProgress", 0)]));
     h.sim.add_journey(
@@ -115,9 +115,8 @@ async fn stuck_journeys_are_marked_once_and_cleared_when_they_move_or_end() {
     );
 }
 
-#[tokio::test]
-async fn stats_count_what_the_gauges_show() {
-    let h = stuck_harness().await;
+async fn stats_count_what_the_gauges_show(backend: Backend) {
+    let h = stuck_harness(backend).await;
     h.sim.add_journey("a", Script::polls(&[("InProgress", 0)]));
     h.sim.add_journey("b", Script::polls(&[("Paused", 0)]));
     h.sim.add_journey("c", Script::polls(&[("Completed", 0)]));
@@ -152,10 +151,9 @@ async fn stats_count_what_the_gauges_show() {
     assert_eq!(h.store.stats(h.clock.now()).await.unwrap().due, 2);
 }
 
-#[tokio::test]
-async fn retention_deletes_old_finished_journeys_in_batches() {
-    let h = Harness::new().await;
-    let outside = h.db.outside_pool().await;
+async fn retention_deletes_old_finished_journeys_in_batches(backend: Backend) {
+    let h = Harness::on(backend).await;
+    let outside = h.db.outside().await;
     let now = h.clock.now();
     let long_ago = format_timestamp(now - chrono::Duration::days(100));
     let lately = format_timestamp(now - chrono::Duration::days(5));
@@ -167,20 +165,23 @@ async fn retention_deletes_old_finished_journeys_in_batches() {
             ("active".to_owned(), None),
         ]);
     for (id, stopped_at) in rows {
-        sqlx::query(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO journeys (instance_id, status, stopped_at, stop_reason, next_poll_at) \
-             VALUES ($1, 'Completed', $2, CASE WHEN $2 IS NULL THEN NULL ELSE 'terminal' END, \
-                     CASE WHEN $2 IS NULL THEN '2026-03-01T09:00:00.000Z' END)",
-        )
+             VALUES ($1, 'Completed', {}, CASE WHEN $2 IS NULL THEN NULL ELSE 'terminal' END, \
+                     CASE WHEN $2 IS NULL THEN {} END)",
+            common::timestamp(backend, "$2"),
+            common::timestamp(backend, "'2026-03-01T09:00:00.000Z'"),
+        )))
         .bind(&id)
         .bind(stopped_at)
         .execute(&mut *tx)
         .await
         .unwrap();
-        sqlx::query(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO journey_transitions (instance_id, to_status, observed_at) \
-             VALUES ($1, 'Completed', '2026-01-01T00:00:00.000Z')",
-        )
+             VALUES ($1, 'Completed', {})",
+            common::timestamp(backend, "'2026-01-01T00:00:00.000Z'")
+        )))
         .bind(&id)
         .execute(&mut *tx)
         .await
@@ -205,16 +206,17 @@ async fn retention_deletes_old_finished_journeys_in_batches() {
         .unwrap();
     assert_eq!(transitions, 2, "transitions went with their journeys");
     h.store.maintain().await.unwrap();
-    let freelist: i64 = sqlx::query_scalar("PRAGMA freelist_count")
-        .fetch_one(&outside)
-        .await
-        .unwrap();
-    assert_eq!(freelist, 0, "incremental vacuum gave the pages back");
+    if backend == Backend::Sqlite {
+        let freelist: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(&outside)
+            .await
+            .unwrap();
+        assert_eq!(freelist, 0, "incremental vacuum gave the pages back");
+    }
 }
 
-#[tokio::test]
-async fn every_dashboard_view_answers_on_a_populated_database() {
-    let h = stuck_harness().await;
+async fn every_dashboard_view_answers_on_a_populated_database(backend: Backend) {
+    let h = stuck_harness(backend).await;
     h.sim.add_journey(
         "done-1",
         Script::polls(&[("InProgress", 2), ("Completed", 0)]),
@@ -235,7 +237,7 @@ async fn every_dashboard_view_answers_on_a_populated_database() {
     housekeeping::check_stuck(h.store.as_ref(), h.clock.now(), &h.config.stuck_rules())
         .await
         .unwrap();
-    let outside = h.db.outside_pool().await;
+    let outside = h.db.outside().await;
 
     let counts: Vec<(Option<String>, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT status, journeys, active, stopped, stuck FROM journey_status_counts ORDER BY 1",
@@ -315,3 +317,10 @@ struct CompletionDay {
     p99_seconds: f64,
     max_seconds: f64,
 }
+
+on_both_backends!(
+    stuck_journeys_are_marked_once_and_cleared_when_they_move_or_end,
+    stats_count_what_the_gauges_show,
+    retention_deletes_old_finished_journeys_in_batches,
+    every_dashboard_view_answers_on_a_populated_database,
+);

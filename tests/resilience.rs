@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, gaps};
+use common::{Backend, Harness, gaps};
 use journeyd::clock::{Clock, format_timestamp, parse_timestamp};
 use journeyd::config::Grant;
 use journeyd::flow::DownCause;
@@ -130,9 +130,8 @@ async fn a_server_error_is_recorded_and_retried() {
     .await;
 }
 
-#[tokio::test]
-async fn retry_after_on_429_and_503_delays_that_journey() {
-    let h = Harness::new().await;
+async fn retry_after_on_429_and_503_delays_that_journey(backend: Backend) {
+    let h = Harness::on(backend).await;
     let other = "another-journey";
     h.sim.add_journey(ID, forever("InProgress"));
     h.sim.add_journey(other, forever("InProgress"));
@@ -292,9 +291,8 @@ async fn a_403_pauses_polling_until_access_is_back() {
     assert!(h.poll().await >= 1, "polling resumed");
 }
 
-#[tokio::test]
-async fn repeated_404s_stop_the_journey_as_not_found() {
-    let h = Harness::new().await;
+async fn repeated_404s_stop_the_journey_as_not_found(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.enqueue(&[ID]).await; // the simulator has never heard of it: 404
     let rounds = h.poll_until_stopped(ID).await;
     assert_eq!(rounds, 3, "poll.not_found_after");
@@ -309,9 +307,8 @@ async fn repeated_404s_stop_the_journey_as_not_found() {
     );
 }
 
-#[tokio::test]
-async fn a_400_stops_the_journey_as_rejected_with_the_message() {
-    let h = Harness::new().await;
+async fn a_400_stops_the_journey_as_rejected_with_the_message(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.sim.add_journey(ID, forever("InProgress"));
     h.sim.inject(ID, Fault::Status(400));
     h.enqueue(&[ID]).await;
@@ -326,9 +323,8 @@ async fn a_400_stops_the_journey_as_rejected_with_the_message() {
     assert_eq!(row.next_poll_at, None);
 }
 
-#[tokio::test]
-async fn an_unknown_status_is_stored_verbatim_and_polling_goes_on() {
-    let h = Harness::new().await;
+async fn an_unknown_status_is_stored_verbatim_and_polling_goes_on(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.sim.add_journey(
         ID,
         Script::polls(&[("AwaitingDocuments", 2), ("Completed", 0)]),
@@ -342,9 +338,9 @@ async fn an_unknown_status_is_stored_verbatim_and_polling_goes_on() {
     assert_eq!(h.row(ID).await.status.as_deref(), Some("Completed"));
 }
 
-#[tokio::test]
-async fn journeys_older_than_give_up_after_expire_without_a_request() {
-    let h = Harness::with(
+async fn journeys_older_than_give_up_after_expire_without_a_request(backend: Backend) {
+    let h = Harness::on_with(
+        backend,
         |c| c.poll.give_up_after = Duration::from_secs(3_600),
         SimulatorConfig::default(),
     )
@@ -608,3 +604,11 @@ async fn under_random_faults_every_journey_still_ends_with_a_clean_history() {
     assert!(errors > 0, "faults were injected");
     assert!(h.sim.rejections().is_empty(), "{:?}", h.sim.rejections());
 }
+
+on_both_backends!(
+    repeated_404s_stop_the_journey_as_not_found,
+    a_400_stops_the_journey_as_rejected_with_the_message,
+    an_unknown_status_is_stored_verbatim_and_polling_goes_on,
+    retry_after_on_429_and_503_delays_that_journey,
+    journeys_older_than_give_up_after_expire_without_a_request,
+);

@@ -156,6 +156,15 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A timestamp in SQL written by another program: RFC 3339 text as is for SQLite, cast for
+/// PostgreSQL's `timestamptz` columns.
+pub fn timestamp(backend: Backend, text_expression: &str) -> String {
+    match backend {
+        Backend::Sqlite => text_expression.to_owned(),
+        Backend::Postgres => format!("CAST({text_expression} AS TIMESTAMPTZ)"),
+    }
+}
+
 /// Settings with round numbers and no jitter, so gaps can be asserted exactly.
 pub fn exact_config(url: &str) -> Config {
     let mut config = Config::default();
