@@ -7,7 +7,7 @@
 //! (for the demo); faults can be injected per journey. It reads time from a [`Clock`], so tests
 //! can expire its tokens by moving a manual clock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -170,6 +170,8 @@ struct SimJourney {
 
 struct IssuedToken {
     expires_at: Timestamp,
+    /// Authorised state fetches made with it.
+    fetches: u64,
 }
 
 struct SimState {
@@ -178,6 +180,10 @@ struct SimState {
     journeys: Mutex<HashMap<String, SimJourney>>,
     tokens: Mutex<HashMap<String, IssuedToken>>,
     rejections: Mutex<Vec<Rejection>>,
+    /// Journeys with a state fetch being answered right now.
+    in_flight: Mutex<HashSet<String>>,
+    /// Fetches that arrived while another fetch of the same journey was being answered.
+    overlaps: AtomicU64,
     fault_rates: Mutex<FaultRates>,
     draws: AtomicU64,
     api_down: AtomicBool,
@@ -209,6 +215,8 @@ impl Simulator {
             journeys: Mutex::default(),
             tokens: Mutex::default(),
             rejections: Mutex::default(),
+            in_flight: Mutex::default(),
+            overlaps: AtomicU64::new(0),
             fault_rates: Mutex::default(),
             draws: AtomicU64::new(0),
             api_down: AtomicBool::new(false),
@@ -339,6 +347,21 @@ impl Simulator {
         self.state.token_requests.load(Ordering::Relaxed)
     }
 
+    /// Fetches of a journey that arrived while another fetch of it was still being answered:
+    /// a journey polled by two schedulers at once.
+    pub fn overlapping_fetches(&self) -> u64 {
+        self.state.overlaps.load(Ordering::SeqCst)
+    }
+
+    /// Authorised state fetches per token issued, in no particular order: with one token per
+    /// client, how the work was shared.
+    pub fn fetches_per_token(&self) -> Vec<u64> {
+        lock(&self.state.tokens)
+            .values()
+            .map(|token| token.fetches)
+            .collect()
+    }
+
     /// Requests turned away with 400, 401 or 404.
     pub fn rejections(&self) -> Vec<Rejection> {
         lock(&self.state.rejections).clone()
@@ -380,11 +403,12 @@ impl SimState {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or("missing bearer token")?;
-        let tokens = lock(&self.tokens);
-        let issued = tokens.get(token).ok_or("unknown or revoked token")?;
+        let mut tokens = lock(&self.tokens);
+        let issued = tokens.get_mut(token).ok_or("unknown or revoked token")?;
         if self.clock.now() >= issued.expires_at {
             return Err("expired token");
         }
+        issued.fetches += 1;
         Ok(())
     }
 }
@@ -441,6 +465,7 @@ async fn issue_token(
         token.clone(),
         IssuedToken {
             expires_at: clock::add(state.clock.now(), config.token_lifetime),
+            fetches: 0,
         },
     );
     state.answer(
@@ -487,6 +512,7 @@ async fn fetch_state(
         _ => return state.reject(PATH, StatusCode::BAD_REQUEST, "body must be a JSON object"),
     };
 
+    let _answering = InFlight::enter(&state, &instance_id);
     match journey_answer(&state, &instance_id) {
         Ok((body, None)) => state.answer(StatusCode::OK, body),
         Ok((body, Some(delay))) => {
@@ -494,6 +520,35 @@ async fn fetch_state(
             state.answer(StatusCode::OK, body)
         }
         Err(response) => *response,
+    }
+}
+
+/// Marks a journey's fetch as being answered, and counts overlapping ones.
+struct InFlight<'a> {
+    state: &'a SimState,
+    instance_id: String,
+    counted: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a SimState, instance_id: &str) -> Self {
+        let counted = lock(&state.in_flight).insert(instance_id.to_owned());
+        if !counted {
+            state.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        Self {
+            state,
+            instance_id: instance_id.to_owned(),
+            counted,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            lock(&self.state.in_flight).remove(&self.instance_id);
+        }
     }
 }
 

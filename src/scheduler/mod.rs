@@ -47,7 +47,7 @@ pub struct SchedulerSettings {
     pub flow: FlowSettings,
 }
 
-/// A name for this process's leases: host, process ID and start time.
+/// A name for a scheduler's leases: host, process ID, start time and a serial number.
 pub fn lease_owner_name() -> String {
     // /proc/sys may be hidden from a hardened service (ProcSubset=pid); /etc/hostname is not.
     let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
@@ -60,7 +60,10 @@ pub fn lease_owner_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros())
         .unwrap_or_default();
-    format!("{host}:{}:{started:x}", std::process::id())
+    // Several schedulers in one process (tests, tools) still get names of their own.
+    static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{host}:{}:{started:x}:{serial}", std::process::id())
 }
 
 #[derive(Debug, thiserror::Error)]

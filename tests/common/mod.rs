@@ -266,6 +266,19 @@ impl Harness {
         self.store.enqueue(&ids, self.clock.now()).await.unwrap();
     }
 
+    /// A second scheduler on the same database, simulator, settings and clock: another replica.
+    pub async fn another_scheduler(&self) -> Scheduler {
+        let store = storage::open(&self.db.url).await.expect("open store");
+        let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
+        journeyd::daemon::scheduler(
+            &self.config,
+            &self.sim.daemon_settings(Grant::Password),
+            store,
+            clock,
+        )
+        .expect("build scheduler")
+    }
+
     pub fn scheduler(&self) -> &Scheduler {
         self.scheduler
             .as_ref()
