@@ -10,7 +10,7 @@ use common::{Backend, Harness, TestDb, exact_config};
 use journeyd::clock::{Clock, SystemClock};
 use journeyd::config::Grant;
 use journeyd::simulator::{Script, Simulator, SimulatorConfig};
-use journeyd::storage::{self, Store};
+use journeyd::storage;
 use tokio_util::sync::CancellationToken;
 
 async fn postgres_harness(adjust: impl FnOnce(&mut journeyd::config::Config)) -> Harness {
