@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{TestDb, binary};
+use common::{Backend, TestDb, binary};
 
 /// Runs `journeyd` in the test database's directory with a clean `JOURNEYD_*` environment.
 fn journeyd(db: &TestDb, args: &[&str]) -> Output {
@@ -51,16 +51,15 @@ fn stderr(output: &Output) -> String {
 }
 
 async fn row_count(db: &TestDb) -> i64 {
-    let pool = db.outside_pool().await;
+    let pool = db.outside().await;
     sqlx::query_scalar("SELECT count(*) FROM journeys")
         .fetch_one(&pool)
         .await
         .unwrap()
 }
 
-#[tokio::test]
-async fn enqueue_is_idempotent() {
-    let db = TestDb::new();
+async fn enqueue_is_idempotent(backend: Backend) {
+    let db = TestDb::on(backend).await;
     let first = journeyd(&db, &["enqueue", "PiIuACmx8Q8R7qPnAkLAqBAT", "second_id-2"]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert_eq!(
@@ -97,9 +96,8 @@ async fn an_invalid_id_fails_the_whole_batch_and_stores_nothing() {
     assert!(!db.path.exists());
 }
 
-#[tokio::test]
-async fn enqueue_reads_files_and_standard_input() {
-    let db = TestDb::new();
+async fn enqueue_reads_files_and_standard_input(backend: Backend) {
+    let db = TestDb::on(backend).await;
     let file = db.dir.path().join("ids.txt");
     std::fs::write(&file, "alpha-1\r\n\nbeta_2\ngamma 3\n").unwrap();
     let output = journeyd(&db, &["enqueue", "--file", file.to_str().unwrap()]);
@@ -124,15 +122,14 @@ async fn enqueue_reads_files_and_standard_input() {
     assert_eq!(row_count(&db).await, 4);
 }
 
-#[tokio::test]
-async fn status_and_list_show_what_is_stored() {
-    let db = TestDb::new();
+async fn status_and_list_show_what_is_stored(backend: Backend) {
+    let db = TestDb::on(backend).await;
     assert!(
         journeyd(&db, &["enqueue", "watched-1", "watched-2"])
             .status
             .success()
     );
-    let pool = db.outside_pool().await;
+    let pool = db.outside().await;
     sqlx::query(
         "UPDATE journeys SET status = 'Completed', stopped_at = '2026-01-01T00:00:00.000Z', \
          stop_reason = 'terminal', next_poll_at = NULL WHERE instance_id = 'watched-2'",
@@ -246,24 +243,25 @@ async fn migrate_creates_the_schema() {
     assert_eq!(mode, "wal");
 }
 
-#[tokio::test]
-async fn prune_deletes_long_finished_journeys_and_dry_run_only_counts() {
-    let db = TestDb::new();
+async fn prune_deletes_long_finished_journeys_and_dry_run_only_counts(backend: Backend) {
+    let db = TestDb::on(backend).await;
     assert!(
         journeyd(&db, &["enqueue", "old-1", "old-2", "recent", "active"])
             .status
             .success()
     );
-    let pool = db.outside_pool().await;
-    for (id, days_ago) in [("old-1", 40), ("old-2", 35), ("recent", 3)] {
-        sqlx::query(
+    let pool = db.outside().await;
+    let days_ago = match backend {
+        Backend::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $2 || ' days')",
+        Backend::Postgres => "now() - CAST($2 AS INTEGER) * interval '1 day'",
+    };
+    for (id, days) in [("old-1", 40), ("old-2", 35), ("recent", 3)] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE journeys SET status = 'Completed', stop_reason = 'terminal', \
-             next_poll_at = NULL, \
-             stopped_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $2 || ' days') \
-             WHERE instance_id = $1",
-        )
+             next_poll_at = NULL, stopped_at = {days_ago} WHERE instance_id = $1"
+        )))
         .bind(id)
-        .bind(days_ago)
+        .bind(days.to_string())
         .execute(&pool)
         .await
         .unwrap();
@@ -302,15 +300,14 @@ async fn prune_deletes_long_finished_journeys_and_dry_run_only_counts() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-#[tokio::test]
-async fn list_stuck_shows_only_stuck_journeys() {
-    let db = TestDb::new();
+async fn list_stuck_shows_only_stuck_journeys(backend: Backend) {
+    let db = TestDb::on(backend).await;
     assert!(
         journeyd(&db, &["enqueue", "stuck-one", "fine-one"])
             .status
             .success()
     );
-    let pool = db.outside_pool().await;
+    let pool = db.outside().await;
     sqlx::query(
         "UPDATE journeys SET stuck_since = '2026-01-01T00:00:00.000Z', stuck_reason = 'age' \
          WHERE instance_id = 'stuck-one'",
@@ -322,3 +319,11 @@ async fn list_stuck_shows_only_stuck_journeys() {
     assert_eq!(listed.lines().count(), 1, "{listed}");
     assert!(listed.contains("\"stuck-one\"") && listed.contains("\"stuck_reason\":\"age\""));
 }
+
+on_both_backends!(
+    enqueue_is_idempotent,
+    enqueue_reads_files_and_standard_input,
+    status_and_list_show_what_is_stored,
+    prune_deletes_long_finished_journeys_and_dry_run_only_counts,
+    list_stuck_shows_only_stuck_journeys,
+);

@@ -226,3 +226,22 @@ fn the_commented_example_is_valid_and_matches_the_defaults() {
         Ok(())
     });
 }
+
+#[test]
+fn a_postgres_url_selects_postgres_and_a_bad_one_is_named_without_its_password() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "JOURNEYD_DATABASE__URL",
+            "postgres://journeyd@db.internal/journeyd",
+        );
+        load(None).unwrap();
+        jail.set_env(
+            "JOURNEYD_DATABASE__URL",
+            "postgres://journeyd:hunter2@db.internal:notaport/journeyd",
+        );
+        let message = error_text(load(None));
+        assert!(message.contains("`database.url`"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        Ok(())
+    });
+}

@@ -10,11 +10,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestDb, binary, expected_path};
+use common::{Backend, TestDb, binary, expected_path};
 use journeyd::clock::SystemClock;
 use journeyd::simulator::{Script, Simulator, SimulatorConfig};
 use serde_json::Value;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -155,12 +155,12 @@ async fn simulator() -> Simulator {
     .unwrap()
 }
 
-async fn count(pool: &SqlitePool, sql: &'static str) -> i64 {
+async fn count(pool: &AnyPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
 /// Waits until `sql` (a count) reaches `target`.
-async fn wait_for_count(pool: &SqlitePool, sql: &'static str, target: i64) {
+async fn wait_for_count(pool: &AnyPool, sql: &'static str, target: i64) {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let now = count(pool, sql).await;
@@ -177,9 +177,8 @@ async fn wait_for_count(pool: &SqlitePool, sql: &'static str, target: i64) {
 
 const STOPPED: &str = "SELECT count(*) FROM journeys WHERE stopped_at IS NOT NULL";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn journeys_are_tracked_to_the_end_with_one_event_each() {
-    let db = TestDb::new();
+async fn journeys_are_tracked_to_the_end_with_one_event_each(backend: Backend) {
+    let db = TestDb::on(backend).await;
     let sim = simulator().await;
     sim.add_journey(
         "completes-1",
@@ -196,7 +195,7 @@ async fn journeys_are_tracked_to_the_end_with_one_event_each() {
     enqueue(&db, &["completes-1", "fails-2"]);
 
     let mut daemon = Daemon::start(&db, &sim, 1);
-    let pool = db.outside_pool().await;
+    let pool = db.outside().await;
     wait_for_count(&pool, STOPPED, 2).await;
     sqlx::query("INSERT INTO journeys (instance_id) VALUES ('inserted-by-sql-3')")
         .execute(&pool)
@@ -262,10 +261,13 @@ async fn journeys_are_tracked_to_the_end_with_one_event_each() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
+async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing(backend: Backend) {
     const JOURNEYS: usize = 24;
-    const KILLS: u64 = 12;
+    // A restart on PostgreSQL waits for the dead daemon's leases to run out.
+    let kills: u64 = match backend {
+        Backend::Sqlite => 12,
+        Backend::Postgres => 5,
+    };
     let statuses = [
         "InProgress",
         "Paused",
@@ -276,7 +278,7 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
         "InProgress",
         "Completed",
     ];
-    let db = TestDb::new();
+    let db = TestDb::on(backend).await;
     let sim = simulator().await;
     let ids: Vec<String> = (0..JOURNEYS).map(|n| format!("restart-{n:03}")).collect();
     let script: Vec<(&str, u32)> = statuses.iter().map(|s| (*s, 3)).collect();
@@ -284,7 +286,7 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
         sim.add_journey(id, Script::polls(&script));
     }
     enqueue(&db, &ids.iter().map(String::as_str).collect::<Vec<_>>());
-    let pool = db.outside_pool().await;
+    let pool = db.outside().await;
 
     // Kill points spread over the workload, each a random few milliseconds after a given number
     // of transitions is visible, from a fixed seed so a failure can be replayed.
@@ -297,9 +299,9 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
         (seed >> 33) % below
     };
     const TRANSITIONS: &str = "SELECT count(*) FROM journey_transitions";
-    for run in 1..=KILLS {
-        let kill_at = (total * run / (KILLS + 1)) as i64;
-        let mut daemon = Daemon::start(&db, &sim, run as u32);
+    for run in 1..=kills {
+        let kill_at = (total * run / (kills + 1)) as i64;
+        let mut daemon = Daemon::start_with(&db, &sim, run as u32, SHORT_LEASES);
         wait_for_count(&pool, TRANSITIONS, kill_at).await;
         tokio::time::sleep(Duration::from_millis(random(25))).await;
         let seen_before = count(&pool, TRANSITIONS).await;
@@ -309,7 +311,7 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
             "a committed transition vanished"
         );
     }
-    let mut last = Daemon::start(&db, &sim, KILLS as u32 + 1);
+    let mut last = Daemon::start_with(&db, &sim, kills as u32 + 1, SHORT_LEASES);
     wait_for_count(&pool, STOPPED, JOURNEYS as i64).await;
     last.signal("TERM");
     assert_eq!(last.wait().await.code(), Some(0));
@@ -317,7 +319,7 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
     for id in &ids {
         let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
             "SELECT from_status, to_status FROM journey_transitions \
-             WHERE instance_id = ?1 ORDER BY id",
+             WHERE instance_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&pool)
@@ -340,20 +342,85 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing() {
     }
     let lossless = exactly_scripted(&pool, &ids, &statuses).await;
     assert!(lossless > 0, "at least some journeys saw every status");
-    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&pool)
+    if backend == Backend::Sqlite {
+        let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(integrity, "ok");
+    }
+}
+
+/// Leases that run out in two seconds, so a replica's journeys are taken over quickly once it
+/// is killed (requests must then time out sooner than that).
+const SHORT_LEASES: &[(&str, &str)] = &[
+    ("JOURNEYD_LEASE__TTL", "2s"),
+    ("JOURNEYD_API__REQUEST_TIMEOUT", "1s"),
+];
+
+on_both_backends!(
+    multi_thread: journeys_are_tracked_to_the_end_with_one_event_each,
+    killed_at_random_moments_it_loses_nothing_and_duplicates_nothing,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_share_the_work_and_take_over_from_a_killed_one() {
+    const JOURNEYS: usize = 60;
+    let statuses = ["InProgress", "Paused", "InProgress", "Completed"];
+    let db = TestDb::on(Backend::Postgres).await;
+    let sim = simulator().await;
+    let ids: Vec<String> = (0..JOURNEYS).map(|n| format!("fleet-{n:03}")).collect();
+    let script: Vec<(&str, u32)> = statuses.iter().map(|s| (*s, 4)).collect();
+    for id in &ids {
+        sim.add_journey(id, Script::polls(&script));
+    }
+    enqueue(&db, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let pool = db.outside().await;
+
+    let mut first = Daemon::start_with(&db, &sim, 1, SHORT_LEASES);
+    let mut second = Daemon::start_with(&db, &sim, 2, SHORT_LEASES);
+    let total = (JOURNEYS * statuses.len()) as i64;
+    wait_for_count(&pool, "SELECT count(*) FROM journey_transitions", total / 3).await;
+    first.kill();
+    wait_for_count(&pool, STOPPED, JOURNEYS as i64).await;
+    second.signal("TERM");
+    assert_eq!(second.wait().await.code(), Some(0));
+
+    assert_eq!(
+        sim.overlapping_fetches(),
+        0,
+        "no journey polled by both at once"
+    );
+    let tokens = sim.fetches_per_token();
+    assert!(
+        tokens.iter().filter(|n| **n > 0).count() >= 2,
+        "both worked: {tokens:?}"
+    );
+    for id in &ids {
+        let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
+            "SELECT from_status, to_status FROM journey_transitions \
+             WHERE instance_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(integrity, "ok");
+        let mut previous = None;
+        for (from, to) in &transitions {
+            assert_eq!(from, &previous, "{id}: broken chain in {transitions:?}");
+            previous = Some(to.clone());
+        }
+        assert_eq!(previous.as_deref(), Some("Completed"), "{id}");
+    }
 }
 
 /// How many journeys recorded exactly the scripted path.
-async fn exactly_scripted(pool: &SqlitePool, ids: &[String], statuses: &[&str]) -> usize {
+async fn exactly_scripted(pool: &AnyPool, ids: &[String], statuses: &[&str]) -> usize {
     let mut exact = 0;
     for id in ids {
         let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
             "SELECT from_status, to_status FROM journey_transitions \
-             WHERE instance_id = ?1 ORDER BY id",
+             WHERE instance_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(pool)
@@ -456,7 +523,7 @@ async fn operators_get_metrics_health_and_stuck_events() {
         .as_str()
         .unwrap()
         .to_owned();
-    let pool = db.outside_pool().await;
+    let pool = db.outside().await;
     wait_for_count(&pool, STOPPED, 3).await;
 
     let stuck = daemon.event("journey_stuck").await;
