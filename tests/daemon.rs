@@ -317,28 +317,9 @@ async fn killed_at_random_moments_it_loses_nothing_and_duplicates_nothing(backen
     assert_eq!(last.wait().await.code(), Some(0));
 
     for id in &ids {
-        let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
-            "SELECT from_status, to_status FROM journey_transitions \
-             WHERE instance_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
         // A status answered just before a kill may never be recorded (a restart can only see
-        // what GBG GO says next), but nothing may be recorded twice or out of order: the
-        // history is a chain, and a subsequence of the script.
-        let mut script = statuses.iter();
-        let mut previous = None;
-        for (from, to) in &transitions {
-            assert_eq!(from, &previous, "{id}: broken chain in {transitions:?}");
-            assert!(
-                script.any(|s| s == to),
-                "{id}: {to} out of order in {transitions:?}"
-            );
-            previous = Some(to.clone());
-        }
-        assert_eq!(previous.as_deref(), Some("Completed"), "{id}");
+        // what GBG GO says next), but nothing may be recorded twice or out of order.
+        assert_clean_history(id, &history(&pool, id).await, &statuses);
     }
     let lossless = exactly_scripted(&pool, &ids, &statuses).await;
     assert!(lossless > 0, "at least some journeys saw every status");
@@ -397,36 +378,43 @@ async fn postgres_replicas_share_the_work_and_take_over_from_a_killed_one() {
         "both worked: {tokens:?}"
     );
     for id in &ids {
-        let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
-            "SELECT from_status, to_status FROM journey_transitions \
-             WHERE instance_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        let mut previous = None;
-        for (from, to) in &transitions {
-            assert_eq!(from, &previous, "{id}: broken chain in {transitions:?}");
-            previous = Some(to.clone());
-        }
-        assert_eq!(previous.as_deref(), Some("Completed"), "{id}");
+        assert_clean_history(id, &history(&pool, id).await, &statuses);
     }
+}
+
+/// A journey's transitions, oldest first, as `(from, to)`.
+async fn history(pool: &AnyPool, id: &str) -> Vec<(Option<String>, String)> {
+    sqlx::query_as(
+        "SELECT from_status, to_status FROM journey_transitions \
+         WHERE instance_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Nothing recorded twice or out of order: the history is a chain, a subsequence of the
+/// script, and it ends with the script's end.
+fn assert_clean_history(id: &str, transitions: &[(Option<String>, String)], statuses: &[&str]) {
+    let mut script = statuses.iter();
+    let mut previous = None;
+    for (from, to) in transitions {
+        assert_eq!(from, &previous, "{id}: broken chain in {transitions:?}");
+        assert!(
+            script.any(|s| s == to),
+            "{id}: {to} out of order in {transitions:?}"
+        );
+        previous = Some(to.clone());
+    }
+    assert_eq!(previous.as_deref(), statuses.last().copied(), "{id}");
 }
 
 /// How many journeys recorded exactly the scripted path.
 async fn exactly_scripted(pool: &AnyPool, ids: &[String], statuses: &[&str]) -> usize {
     let mut exact = 0;
     for id in ids {
-        let transitions: Vec<(Option<String>, String)> = sqlx::query_as(
-            "SELECT from_status, to_status FROM journey_transitions \
-             WHERE instance_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        if transitions == expected_path(statuses) {
+        if history(pool, id).await == expected_path(statuses) {
             exact += 1;
         }
     }

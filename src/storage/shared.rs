@@ -216,38 +216,31 @@ where
         .await
 }
 
-impl Dialect for sqlx::Sqlite {
-    fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
-        query.bind(value)
-    }
+/// Implements [`Dialect`] for a backend whose timestamps are bound as `$time(timestamp)`.
+macro_rules! dialect {
+    ($database:ty, $time:expr) => {
+        impl Dialect for $database {
+            fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
+                query.bind(value)
+            }
 
-    fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self> {
-        query.bind(value)
-    }
+            fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self> {
+                query.bind(value)
+            }
 
-    fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self> {
-        query.bind(value)
-    }
+            fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self> {
+                query.bind(value)
+            }
 
-    fn time<'q>(query: BoundQuery<'q, Self>, value: Option<Timestamp>) -> BoundQuery<'q, Self> {
-        query.bind(value.map(crate::clock::format_timestamp))
-    }
+            fn time<'q>(
+                query: BoundQuery<'q, Self>,
+                value: Option<Timestamp>,
+            ) -> BoundQuery<'q, Self> {
+                query.bind(value.map($time))
+            }
+        }
+    };
 }
 
-impl Dialect for sqlx::Postgres {
-    fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
-        query.bind(value)
-    }
-
-    fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self> {
-        query.bind(value)
-    }
-
-    fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self> {
-        query.bind(value)
-    }
-
-    fn time<'q>(query: BoundQuery<'q, Self>, value: Option<Timestamp>) -> BoundQuery<'q, Self> {
-        query.bind(value)
-    }
-}
+dialect!(sqlx::Sqlite, crate::clock::format_timestamp);
+dialect!(sqlx::Postgres, std::convert::identity);
