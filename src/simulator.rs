@@ -42,6 +42,9 @@ pub struct SimulatorConfig {
     pub scope: String,
     /// `expires_in` of the tokens it issues.
     pub token_lifetime: Duration,
+    /// When set, an unknown instance ID is not a 404 but a journey that starts following this
+    /// script at its first fetch (benchmarks track many journeys without listing them).
+    pub unknown_journeys: Option<Script>,
 }
 
 impl Default for SimulatorConfig {
@@ -53,6 +56,7 @@ impl Default for SimulatorConfig {
             password: "sim-password".into(),
             scope: "gbg.token".into(),
             token_lifetime: Duration::from_secs(300),
+            unknown_journeys: None,
         }
     }
 }
@@ -166,6 +170,19 @@ struct SimJourney {
     answered: u32,
     completed_at: Option<Timestamp>,
     faults: VecDeque<Fault>,
+}
+
+impl SimJourney {
+    fn new(script: Script, added_at: Timestamp) -> Self {
+        Self {
+            script,
+            added_at,
+            fetches: Vec::new(),
+            answered: 0,
+            completed_at: None,
+            faults: VecDeque::new(),
+        }
+    }
 }
 
 struct IssuedToken {
@@ -282,17 +299,7 @@ impl Simulator {
     /// Makes `instance_id` known, following `script` from now on.
     pub fn add_journey(&self, instance_id: &str, script: Script) {
         let now = self.state.clock.now();
-        lock(&self.state.journeys).insert(
-            instance_id.to_owned(),
-            SimJourney {
-                script,
-                added_at: now,
-                fetches: Vec::new(),
-                answered: 0,
-                completed_at: None,
-                faults: VecDeque::new(),
-            },
-        );
+        lock(&self.state.journeys).insert(instance_id.to_owned(), SimJourney::new(script, now));
     }
 
     /// Queues a misbehaviour for the next fetch of `instance_id`.
@@ -560,6 +567,11 @@ fn journey_answer(
 ) -> Result<(Value, Option<Duration>), Box<Response>> {
     let now = state.clock.now();
     let mut journeys = lock(&state.journeys);
+    if let Some(script) = &state.config.unknown_journeys
+        && !journeys.contains_key(instance_id)
+    {
+        journeys.insert(instance_id.to_owned(), SimJourney::new(script.clone(), now));
+    }
     let Some(journey) = journeys.get_mut(instance_id) else {
         drop(journeys);
         return Err(Box::new(state.reject(

@@ -44,6 +44,7 @@ fn exported() -> BTreeSet<String> {
     [
         metrics::POLLS,
         metrics::POLL_DURATION,
+        metrics::POLL_LATENESS,
         metrics::API_ERRORS,
         metrics::TRANSITIONS,
         metrics::JOURNEYS_ENDED,

@@ -339,6 +339,9 @@ impl Scheduler {
         let claimed = claims.len();
         shared.flow().give_back(admission.allowed - claimed);
         for claim in claims {
+            if let Some(due) = claim.due_at {
+                metrics::record_lateness(clock::duration_between(due, now));
+            }
             let slot =
                 shared.slots.clone().try_acquire_owned().expect(
                     "only the dispatcher takes slots, and it claimed no more than were free",

@@ -45,6 +45,8 @@ pub enum StoreError {
 pub struct Claim {
     pub instance_id: String,
     pub polls: i64,
+    /// When the journey fell due (its `next_poll_at`), if readable.
+    pub due_at: Option<Timestamp>,
     /// The row's history, or what makes the row unusable (an unreadable timestamp written by
     /// another program, say).
     pub journey: Result<TrackedJourney, String>,

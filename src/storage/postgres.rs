@@ -143,6 +143,7 @@ impl From<ClaimedRow> for Claim {
         Claim {
             instance_id: row.instance_id.clone(),
             polls: row.polls,
+            due_at: row.next_poll_at,
             journey: Ok(TrackedJourney {
                 instance_id: row.instance_id,
                 status: row.status,

@@ -87,7 +87,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             // FULL: a commit survives power loss, not only a crash of the process.
-            .synchronous(SqliteSynchronous::Full))
+            .synchronous(SqliteSynchronous::Normal))
     }
 
     /// Opens (creating if needed) the database file named by `url`.
@@ -190,6 +190,10 @@ impl ClaimedRow {
             })
         })();
         Claim {
+            due_at: self
+                .next_poll_at
+                .as_deref()
+                .and_then(|text| parse_timestamp(text).ok()),
             instance_id: self.instance_id,
             polls: self.polls,
             journey,

@@ -17,6 +17,7 @@ use crate::storage::{JourneyStats, STUCK_AGE, STUCK_STATUS};
 
 pub const POLLS: &str = "journeyd_polls_total";
 pub const POLL_DURATION: &str = "journeyd_poll_duration_seconds";
+pub const POLL_LATENESS: &str = "journeyd_poll_lateness_seconds";
 pub const API_ERRORS: &str = "journeyd_api_errors_total";
 pub const TRANSITIONS: &str = "journeyd_transitions_total";
 pub const JOURNEYS_ENDED: &str = "journeyd_journeys_ended_total";
@@ -37,6 +38,13 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         .set_buckets_for_metric(
             Matcher::Full(POLL_DURATION.into()),
             &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(POLL_LATENESS.into()),
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 60.0,
+            ],
         )?
         .set_buckets_for_metric(
             Matcher::Full(JOURNEY_DURATION.into()),
@@ -102,6 +110,11 @@ pub fn record_poll(outcome: &'static str, took: Duration, at: Timestamp) {
     } else {
         counter!(API_ERRORS, "class" => outcome).increment(1);
     }
+}
+
+/// A poll started `late` after its journey fell due.
+pub fn record_lateness(late: Duration) {
+    histogram!(POLL_LATENESS).record(late.as_secs_f64());
 }
 
 pub fn record_transition(to_status: &str) {
