@@ -236,8 +236,9 @@ struct Report {
     cpu_seconds_per_1000_polls: f64,
     cpu_percent_of_a_core: f64,
     peak_rss_mib: f64,
-    lateness_p50_ms: f64,
-    lateness_p99_ms: f64,
+    /// As "≤ X ms" (a histogram bucket's bound), or "-" without data.
+    lateness_p50: String,
+    lateness_p99: String,
     insert_to_first_poll_ms: Vec<f64>,
 }
 
@@ -314,8 +315,8 @@ impl Scenario {
             },
             cpu_percent_of_a_core: cpu / elapsed * 100.0,
             peak_rss_mib: peak_rss_mib(),
-            lateness_p50_ms: percentile(&lateness, 0.50) * 1_000.0,
-            lateness_p99_ms: percentile(&lateness, 0.99) * 1_000.0,
+            lateness_p50: milliseconds(percentile(&lateness, 0.50) * 1_000.0),
+            lateness_p99: milliseconds(percentile(&lateness, 0.99) * 1_000.0),
             insert_to_first_poll_ms: self.first_polls(&database.url, &inserts).await,
         }
     }
@@ -677,8 +678,8 @@ fn orchestrate(options: &Options) {
                 report.polls_per_second / raw * 100.0,
                 report.cpu_seconds_per_1000_polls,
                 report.peak_rss_mib,
-                milliseconds(report.lateness_p50_ms),
-                milliseconds(report.lateness_p99_ms),
+                report.lateness_p50,
+                report.lateness_p99,
             ));
         }
     }
@@ -700,8 +701,8 @@ fn orchestrate(options: &Options) {
         lines.push(format!(
             "| {backend:?} | {journeys} journeys at half the max rate ({:.0} polls/s measured) | lateness p50 {} / p99 {} |",
             steady.polls_per_second,
-            milliseconds(steady.lateness_p50_ms),
-            milliseconds(steady.lateness_p99_ms),
+            steady.lateness_p50,
+            steady.lateness_p99,
         ));
         eprintln!("idle: {backend:?}...");
         let idle = scenario(backend, 100_000, Mode::Idle, options.idle_seconds).run_in_child();

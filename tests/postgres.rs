@@ -172,7 +172,9 @@ async fn a_dead_replicas_journeys_are_taken_over_when_its_leases_run_out() {
     h.enqueue_all(&ids).await;
     let now = h.clock.now();
     let ttl = chrono::Duration::seconds(30);
-    // A replica claims everything, keeps its leases fresh for a while, then dies.
+    // A replica claims everything, keeps the leases of its polls in flight (the first half)
+    // fresh for a while, then dies. It renews no other lease it holds: the second half stand
+    // for polls whose results it could not write, which must not stay leased to it for good.
     let claimed = h
         .store
         .claim_due("doomed", now, now + ttl, 100)
@@ -181,15 +183,35 @@ async fn a_dead_replicas_journeys_are_taken_over_when_its_leases_run_out() {
     assert_eq!(claimed.len(), 20);
     h.clock.advance(Duration::from_secs(20));
     let renewed_at = h.clock.now();
+    let in_flight: Vec<&str> = ids[..10].iter().map(String::as_str).collect();
     h.store
-        .heartbeat("doomed", renewed_at, renewed_at + ttl, renewed_at - ttl)
+        .heartbeat(
+            "doomed",
+            renewed_at,
+            renewed_at + ttl,
+            renewed_at - ttl,
+            &in_flight,
+        )
         .await
         .unwrap();
 
     h.clock.advance(Duration::from_secs(15)); // past the first expiry, not the renewed one
-    assert_eq!(h.poll().await, 0, "renewed leases hold");
+    assert_eq!(
+        h.poll().await,
+        10,
+        "only the leases not renewed are taken over"
+    );
+    let fetched =
+        |ids: &[String]| -> Vec<usize> { ids.iter().map(|id| h.sim.fetches(id).len()).collect() };
+    assert_eq!(fetched(&ids[..10]), [0; 10], "renewed leases hold");
+    assert_eq!(fetched(&ids[10..]), [1; 10]);
     h.clock.advance(Duration::from_secs(16));
-    assert_eq!(h.poll().await, 20, "expired leases are taken over");
+    h.poll().await;
+    assert_eq!(
+        fetched(&ids[..10]),
+        [1; 10],
+        "expired leases are taken over"
+    );
     for id in &ids {
         h.poll_until_stopped(id).await;
         assert_eq!(h.transitions(id).await.len(), 2);

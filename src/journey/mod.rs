@@ -195,6 +195,9 @@ pub enum UpdateOutcome {
         transition: Option<Transition>,
         data: Option<String>,
     },
+    /// The same status as before, spelled the same, and nothing else new: the common case,
+    /// written by a statement that touches only what a poll changes.
+    Unchanged { unchanged_polls: i64 },
     Failed {
         class: FailureClass,
         error: String,

@@ -140,13 +140,21 @@ impl Policy {
                     update: update(
                         next_poll_at,
                         stop,
-                        UpdateOutcome::Observed {
-                            status: observation.status,
-                            created_time,
-                            completed_time,
-                            unchanged_polls,
-                            data: transition.as_ref().and(observation.data),
-                            transition,
+                        if stop.is_none()
+                            && completed_time.is_none()
+                            && created_time == journey.created_time
+                            && journey.status.as_deref() == Some(observation.status.as_str())
+                        {
+                            UpdateOutcome::Unchanged { unchanged_polls }
+                        } else {
+                            UpdateOutcome::Observed {
+                                status: observation.status,
+                                created_time,
+                                completed_time,
+                                unchanged_polls,
+                                data: transition.as_ref().and(observation.data),
+                                transition,
+                            }
                         },
                     ),
                     events,
@@ -345,6 +353,22 @@ mod tests {
             Some(at("2026-01-01T00:01:40Z"))
         );
         assert!(decision.events.is_empty());
+    }
+
+    #[test]
+    fn the_same_status_spelled_the_same_is_a_plain_unchanged_poll() {
+        let now = at("2026-01-01T00:01:00Z");
+        let mut history = journey(Some("InProgress"));
+        history.created_time = Some(at("2025-12-31T23:59:00Z"));
+        let decision = policy().decide(&history, observed("InProgress"), now);
+        assert_eq!(
+            decision.update.outcome,
+            UpdateOutcome::Unchanged { unchanged_polls: 3 }
+        );
+        assert_eq!(
+            decision.update.next_poll_at,
+            Some(at("2026-01-01T00:01:40Z"))
+        );
     }
 
     #[test]

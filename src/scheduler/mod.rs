@@ -8,6 +8,7 @@
 mod wakeup;
 mod writer;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ use writer::RecordWriter;
 /// Shortest pause between scans, so a store that keeps reporting due work it then cannot hand
 /// out (leased elsewhere, say) is not asked again in a tight loop.
 const MIN_PAUSE: Duration = Duration::from_millis(5);
+/// With every slot busy, the longest wait for a batch of them to free up before claiming for
+/// those that did.
+const CLAIM_BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// How the loop runs, from `poll.*`, `lease.*`, `shutdown.*` and `api.*`.
 #[derive(Debug, Clone)]
@@ -83,11 +87,17 @@ struct Shared {
     wakeup: Arc<Wakeup>,
     writer: RecordWriter,
     liveness: Arc<Liveness>,
+    /// Journeys claimed and not yet written back: the leases the heartbeat renews.
+    in_flight: Mutex<BTreeSet<String>>,
 }
 
 impl Shared {
     fn flow(&self) -> MutexGuard<'_, FlowControl> {
         self.flow.lock().expect("flow control poisoned")
+    }
+
+    fn in_flight(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        self.in_flight.lock().expect("in-flight set poisoned")
     }
 }
 
@@ -130,6 +140,7 @@ impl Scheduler {
                 wakeup,
                 writer,
                 liveness,
+                in_flight: Mutex::default(),
             }),
             writer_task,
         }
@@ -140,7 +151,9 @@ impl Scheduler {
         self.shared.flow().rate(self.shared.clock.now())
     }
 
-    /// Tells the store this replica is alive, extends the leases of its polls in flight, and
+    /// Tells the store this replica is alive, extends the leases of its polls in flight (and of
+    /// no other journey it may still hold: one whose result could not be written is left to
+    /// expire, so it is polled again), and
     /// takes this replica's share of `api.max_requests_per_second`: the budget is divided
     /// evenly among the replicas whose heartbeat is fresher than a lease. Returns how many
     /// replicas are alive.
@@ -148,6 +161,8 @@ impl Scheduler {
         let shared = &self.shared;
         let now = shared.clock.now();
         let ttl = shared.settings.lease_ttl;
+        let in_flight: Vec<String> = shared.in_flight().iter().cloned().collect();
+        let in_flight: Vec<&str> = in_flight.iter().map(String::as_str).collect();
         let alive = shared
             .store
             .heartbeat(
@@ -155,6 +170,7 @@ impl Scheduler {
                 now,
                 clock::add(now, ttl),
                 clock::sub(now, ttl),
+                &in_flight,
             )
             .await?
             .max(1);
@@ -229,11 +245,14 @@ impl Scheduler {
             }
             let pause = match self.dispatch(&mut polls).await {
                 Ok((_, Limit::Slots)) => {
-                    shared.wakeup.plan_for_slot();
-                    if shared.slots.available_permits() > 0 {
+                    // Claim in batches: one claim statement for a quarter of the slots rather
+                    // than one per finished poll, waiting a few milliseconds at most.
+                    let batch = (shared.settings.concurrency / 4).max(1);
+                    shared.wakeup.plan_for_slots(batch);
+                    if shared.slots.available_permits() >= batch {
                         continue;
                     }
-                    shared.settings.scan_interval
+                    CLAIM_BATCH_WAIT
                 }
                 Ok((_, Limit::Budget(retry_at))) => {
                     metrics::record_rate_limit_wait();
@@ -338,6 +357,9 @@ impl Scheduler {
         };
         let claimed = claims.len();
         shared.flow().give_back(admission.allowed - claimed);
+        shared
+            .in_flight()
+            .extend(claims.iter().map(|claim| claim.instance_id.clone()));
         for claim in claims {
             if let Some(due) = claim.due_at {
                 metrics::record_lateness(clock::duration_between(due, now));
@@ -360,7 +382,7 @@ impl Scheduler {
 }
 
 /// Polls one claimed journey (unless the policy stops it first) and records the result; holds a
-/// concurrency slot throughout.
+/// concurrency slot until the result is queued for writing.
 async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePermit) {
     let now = shared.clock.now();
     let decision = match claim.journey {
@@ -375,7 +397,15 @@ async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePer
         },
     };
     let instance_id = decision.update.instance_id.clone();
-    match shared.writer.write(decision.update).await {
+    let written = shared.writer.submit(decision.update).await;
+    // The slot bounds requests in flight; the writer's queue bounds results waiting for their
+    // commit. Freeing the slot now lets results pile up into larger commits under load. The
+    // journey stays leased until its result is written, so it cannot be claimed meanwhile.
+    drop(slot);
+    shared.wakeup.slot_freed(shared.slots.available_permits());
+    let written = written.await;
+    shared.in_flight().remove(&instance_id);
+    match written {
         Ok(true) => decision.events.iter().for_each(|event| event.emit()),
         Ok(false) => tracing::warn!(
             event = "journey_result_discarded",
@@ -388,8 +418,6 @@ async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePer
             "recording a poll result failed; the journey is polled again once its lease expires"
         ),
     }
-    drop(slot);
-    shared.wakeup.slot_freed();
 }
 
 /// Asks GBG GO, tells the flow control how that went, and decides what it means.

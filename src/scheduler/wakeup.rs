@@ -1,6 +1,6 @@
 //! Wakes the scheduler loop early when it has something to do before its planned wake-up.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -11,8 +11,8 @@ use crate::clock::Timestamp;
 pub struct Wakeup {
     /// Planned wake-up, in milliseconds since the epoch.
     planned_ms: AtomicI64,
-    /// Set while the scheduler waits for a concurrency slot.
-    wants_slot: AtomicBool,
+    /// While the scheduler waits for free concurrency slots, how many it waits for (else 0).
+    wanted_slots: AtomicUsize,
     notify: Notify,
 }
 
@@ -20,7 +20,7 @@ impl Default for Wakeup {
     fn default() -> Self {
         Self {
             planned_ms: AtomicI64::new(i64::MAX),
-            wants_slot: AtomicBool::new(false),
+            wanted_slots: AtomicUsize::new(0),
             notify: Notify::new(),
         }
     }
@@ -29,15 +29,15 @@ impl Default for Wakeup {
 impl Wakeup {
     /// Records when the scheduler intends to wake up next.
     pub fn plan(&self, at: Timestamp) {
-        self.wants_slot.store(false, Ordering::SeqCst);
+        self.wanted_slots.store(0, Ordering::SeqCst);
         self.planned_ms
             .store(at.timestamp_millis(), Ordering::SeqCst);
     }
 
-    /// Records that the scheduler waits for a free concurrency slot.
-    pub fn plan_for_slot(&self) {
+    /// Records that the scheduler waits until `count` concurrency slots are free.
+    pub fn plan_for_slots(&self, count: usize) {
         self.planned_ms.store(i64::MIN, Ordering::SeqCst);
-        self.wants_slot.store(true, Ordering::SeqCst);
+        self.wanted_slots.store(count.max(1), Ordering::SeqCst);
     }
 
     /// Work falls due at `at`: wakes the scheduler if that is before its plan.
@@ -48,9 +48,16 @@ impl Wakeup {
         }
     }
 
-    /// A poll finished, so a concurrency slot is free.
-    pub fn slot_freed(&self) {
-        if self.wants_slot.swap(false, Ordering::SeqCst) {
+    /// A poll finished; `free` slots are free now.
+    pub fn slot_freed(&self, free: usize) {
+        let wanted = self.wanted_slots.load(Ordering::SeqCst);
+        if wanted > 0
+            && free >= wanted
+            && self
+                .wanted_slots
+                .compare_exchange(wanted, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
             self.notify.notify_one();
         }
     }

@@ -40,14 +40,15 @@ impl RecordWriter {
         (Self { queue }, task)
     }
 
-    /// Persists `update`; `Ok(false)` when the row was no longer ours to write.
-    pub async fn write(&self, update: JourneyUpdate) -> Verdict {
+    /// Queues `update` for the next commit (waiting while the queue is full); the returned
+    /// future resolves once it is written: `Ok(false)` when the row was no longer ours to write.
+    pub async fn submit(&self, update: JourneyUpdate) -> impl Future<Output = Verdict> + use<> {
         let (reply, verdict) = oneshot::channel();
         self.queue
             .send(Request { update, reply })
             .await
             .expect("the writer outlives its handles");
-        verdict.await.expect("the writer answers every request")
+        async { verdict.await.expect("the writer answers every request") }
     }
 }
 
@@ -61,22 +62,36 @@ async fn write_batches(
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (updates, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|r| (r.update, r.reply)).unzip();
-        match store.record(&owner, &updates).await {
-            Ok(applied) => {
-                if let Some(soonest) = updates.iter().filter_map(|u| u.next_poll_at).min() {
-                    wakeup.due_at(soonest);
-                }
-                for (reply, applied) in replies.into_iter().zip(applied) {
-                    // A poll task that gave up waiting is no reason to stop writing.
-                    let _ = reply.send(Ok(applied));
-                }
-            }
-            Err(err) => {
-                let err = Arc::new(err);
-                for reply in replies {
-                    let _ = reply.send(Err(err.clone()));
-                }
-            }
+        let verdicts = commit(store.as_ref(), &owner, &updates).await;
+        if let Some(soonest) = updates.iter().filter_map(|u| u.next_poll_at).min() {
+            wakeup.due_at(soonest);
         }
+        for (reply, verdict) in replies.into_iter().zip(verdicts) {
+            // A poll task that gave up waiting is no reason to stop writing.
+            let _ = reply.send(verdict);
+        }
+    }
+}
+
+/// Commits `updates` in one transaction; if that fails, each in a transaction of its own, so a
+/// transient failure (a deadlock victim, say) is retried at once and one update the database
+/// refuses costs no more than itself.
+async fn commit(store: &dyn Store, owner: &str, updates: &[JourneyUpdate]) -> Vec<Verdict> {
+    match store.record(owner, updates).await {
+        Ok(applied) => applied.into_iter().map(Ok).collect(),
+        Err(_) if updates.len() > 1 => {
+            let mut verdicts = Vec::with_capacity(updates.len());
+            for update in updates {
+                verdicts.push(
+                    store
+                        .record(owner, std::slice::from_ref(update))
+                        .await
+                        .map(|applied| applied[0])
+                        .map_err(Arc::new),
+                );
+            }
+            verdicts
+        }
+        Err(err) => vec![Err(Arc::new(err))],
     }
 }

@@ -229,6 +229,12 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
                 consecutive_not_found: Some(0),
                 ..common
             },
+            UpdateOutcome::Unchanged { unchanged_polls } => RowWrite {
+                unchanged_polls: Some(*unchanged_polls),
+                consecutive_errors: Some(0),
+                consecutive_not_found: Some(0),
+                ..common
+            },
             UpdateOutcome::Failed {
                 class,
                 error,
@@ -261,15 +267,16 @@ pub trait Store: Send + Sync + 'static {
     /// replicas (SQLite: takes the one-daemon lock and frees a dead daemon's leases first).
     async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError>;
 
-    /// A daemon's heartbeat: marks it alive at `now`, extends the leases of its polls in flight
-    /// to `lease_until`, and returns how many replicas (itself included) beat after
-    /// `alive_after`.
+    /// A daemon's heartbeat: marks it alive at `now`, extends its leases of the journeys
+    /// `in_flight` (its polls in flight, sorted by instance ID) to `lease_until`, and returns
+    /// how many replicas (itself included) beat after `alive_after`.
     async fn heartbeat(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
         alive_after: Timestamp,
+        in_flight: &[&str],
     ) -> Result<u64, StoreError>;
 
     /// Adds journeys to track, all or none; existing ones are left as they are.

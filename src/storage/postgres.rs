@@ -169,7 +169,7 @@ impl Store for PostgresStore {
 
     async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        shared::heartbeat::<Postgres>(&mut conn, owner, now, now).await?;
+        shared::heartbeat::<Postgres>(&mut conn, owner, now, now, &[]).await?;
         Ok(())
     }
 
@@ -179,9 +179,10 @@ impl Store for PostgresStore {
         now: Timestamp,
         lease_until: Timestamp,
         alive_after: Timestamp,
+        in_flight: &[&str],
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        shared::heartbeat::<Postgres>(&mut tx, owner, now, lease_until).await?;
+        shared::heartbeat::<Postgres>(&mut tx, owner, now, lease_until, in_flight).await?;
         let alive: i64 = sqlx::query_scalar(sql::ALIVE_REPLICAS)
             .bind(alive_after)
             .fetch_one(&mut *tx)

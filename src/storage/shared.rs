@@ -6,7 +6,7 @@ use sqlx::{Database, Executor, IntoArguments};
 
 use super::{RowWrite, sql};
 use crate::clock::Timestamp;
-use crate::journey::{InstanceId, JourneyUpdate};
+use crate::journey::{InstanceId, JourneyUpdate, UpdateOutcome};
 
 /// What the shared statements need from a backend: how to bind each kind of value.
 pub(super) trait Dialect: Database {
@@ -95,6 +95,9 @@ where
 }
 
 /// Writes poll results with their transitions; `true` for each one written.
+///
+/// Rows are written in instance-ID order, the order the heartbeat renews leases in, so two
+/// transactions of one replica never wait for each other's rows (a PostgreSQL deadlock).
 pub(super) async fn record<DB>(
     conn: &mut DB::Connection,
     owner: &str,
@@ -106,8 +109,24 @@ where
     <DB as Database>::Arguments: IntoArguments<DB>,
     DB::QueryResult: RowsAffected,
 {
-    let mut applied = Vec::with_capacity(updates.len());
-    for update in updates {
+    let mut order: Vec<usize> = (0..updates.len()).collect();
+    order.sort_by_key(|&index| &updates[index].instance_id);
+    let mut applied = vec![false; updates.len()];
+    for index in order {
+        let update = &updates[index];
+        if let UpdateOutcome::Unchanged { unchanged_polls } = update.outcome {
+            let written = Binder::<DB>::new(sql::RECORD_UNCHANGED)
+                .text(Some(&update.instance_id))
+                .text(Some(owner))
+                .int(Some(unchanged_polls))
+                .time(Some(update.polled_at))
+                .time(update.next_poll_at)
+                .int(Some(update.expected_polls))
+                .execute(&mut *conn)
+                .await?;
+            applied[index] = written == 1;
+            continue;
+        }
         let write = RowWrite::from(update);
         let written = Binder::<DB>::new(sql::RECORD_POLL)
             .text(Some(write.instance_id))
@@ -141,18 +160,22 @@ where
                 .execute(&mut *conn)
                 .await?;
         }
-        applied.push(written);
+        applied[index] = written;
     }
     Ok(applied)
 }
 
-/// Records `owner`'s heartbeat, extends the leases of its polls in flight, and forgets replicas
-/// silent for a day or more.
+/// Records `owner`'s heartbeat, extends its leases of the journeys `in_flight` (sorted by
+/// instance ID), and forgets replicas silent for a day or more.
+///
+/// Only the polls in flight: a journey whose result could not be written stays leased to
+/// `owner`, and renewing every lease it holds would keep that journey from everyone for good.
 pub(super) async fn heartbeat<DB>(
     conn: &mut DB::Connection,
     owner: &str,
     now: Timestamp,
     lease_until: Timestamp,
+    in_flight: &[&str],
 ) -> Result<(), sqlx::Error>
 where
     DB: Dialect,
@@ -165,11 +188,14 @@ where
         .time(Some(now))
         .execute(&mut *conn)
         .await?;
-    Binder::<DB>::new(sql::RENEW_LEASES)
-        .text(Some(owner))
-        .time(Some(lease_until))
-        .execute(&mut *conn)
-        .await?;
+    for instance_id in in_flight {
+        Binder::<DB>::new(sql::RENEW_LEASE)
+            .text(Some(instance_id))
+            .text(Some(owner))
+            .time(Some(lease_until))
+            .execute(&mut *conn)
+            .await?;
+    }
     let long_gone = now - chrono::Duration::days(1);
     Binder::<DB>::new(sql::FORGET_REPLICAS)
         .time(Some(long_gone))

@@ -33,6 +33,21 @@ pub(super) const RECORD_POLL: &str = "\
         lease_expires_at = NULL \
     WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
 
+/// Writes a poll that saw nothing new: `$1` instance, `$2` owner, `$3` unchanged polls,
+/// `$4` polled at, `$5` next poll, `$6` expected polls. Only `next_poll_at` and the lease of
+/// the indexed columns change, so only those two indexes are touched.
+pub(super) const RECORD_UNCHANGED: &str = "\
+    UPDATE journeys SET \
+        unchanged_polls = $3, \
+        consecutive_errors = 0, \
+        consecutive_not_found = 0, \
+        polls = polls + 1, \
+        last_polled_at = $4, \
+        next_poll_at = $5, \
+        lease_owner = NULL, \
+        lease_expires_at = NULL \
+    WHERE instance_id = $1 AND lease_owner = $2 AND polls = $6";
+
 /// Adds the transition a written poll observed.
 pub(super) const INSERT_TRANSITION: &str = "\
     INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
@@ -82,9 +97,9 @@ pub(super) const UPSERT_REPLICA: &str = "\
     INSERT INTO replicas (owner, started_at, heartbeat_at) VALUES ($1, $2, $2) \
     ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
 
-/// Extends the leases `$1` holds (its polls in flight) to `$2`.
-pub(super) const RENEW_LEASES: &str = "\
-    UPDATE journeys SET lease_expires_at = $2 WHERE lease_owner = $1";
+/// Extends `$2`'s lease of journey `$1` (a poll in flight) to `$3`.
+pub(super) const RENEW_LEASE: &str = "\
+    UPDATE journeys SET lease_expires_at = $3 WHERE instance_id = $1 AND lease_owner = $2";
 
 /// Replicas whose heartbeat is later than `$1`.
 pub(super) const ALIVE_REPLICAS: &str = "SELECT count(*) FROM replicas WHERE heartbeat_at > $1";

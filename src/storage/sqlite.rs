@@ -87,7 +87,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             // FULL: a commit survives power loss, not only a crash of the process.
-            .synchronous(SqliteSynchronous::Normal))
+            .synchronous(SqliteSynchronous::Full))
     }
 
     /// Opens (creating if needed) the database file named by `url`.
@@ -221,7 +221,7 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM replicas")
             .execute(&mut *tx)
             .await?;
-        shared::heartbeat::<Sqlite>(&mut tx, owner, now, now).await?;
+        shared::heartbeat::<Sqlite>(&mut tx, owner, now, now, &[]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -232,9 +232,10 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
         alive_after: Timestamp,
+        in_flight: &[&str],
     ) -> Result<u64, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        shared::heartbeat::<Sqlite>(&mut tx, owner, now, lease_until).await?;
+        shared::heartbeat::<Sqlite>(&mut tx, owner, now, lease_until, in_flight).await?;
         let alive: i64 = sqlx::query_scalar(sql::ALIVE_REPLICAS)
             .bind(format_timestamp(alive_after))
             .fetch_one(&mut *tx)
@@ -432,6 +433,11 @@ mod tests {
         let statements = [
             ("claim", sql::CLAIM_DUE_SQLITE, "journeys_due"),
             ("record", sql::RECORD_POLL, "sqlite_autoindex_journeys_1"),
+            (
+                "record unchanged",
+                sql::RECORD_UNCHANGED,
+                "sqlite_autoindex_journeys_1",
+            ),
             ("next due", sql::NEXT_DUE, "journeys_due"),
             (
                 "stuck by age",
