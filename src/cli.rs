@@ -150,7 +150,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::List(args) => list(open_store(&config).await?.as_ref(), args).await?,
         Command::Migrate => {
             open_store(&config).await?;
-            println!("database is up to date ({})", config.database.url);
+            println!("database is up to date ({})", config.database.shown_url());
         }
         Command::Prune {
             older_than,

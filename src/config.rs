@@ -62,13 +62,47 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// May hold a password (`postgres://user:password@host/db`): shown only through
+    /// [`DatabaseConfig::shown_url`].
+    #[serde(serialize_with = "serialize_shown_url")]
     pub url: String,
     /// How often the daemon does database housekeeping (SQLite: a WAL checkpoint).
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
+}
+
+impl DatabaseConfig {
+    /// The URL with its password, if it has one, redacted.
+    pub fn shown_url(&self) -> String {
+        shown_url(&self.url)
+    }
+}
+
+fn shown_url(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            // Only URLs that cannot have a password refuse one, and this one has one.
+            let _ = url.set_password(Some(crate::secret::REDACTED));
+            url.to_string()
+        }
+        _ => text.to_owned(),
+    }
+}
+
+fn serialize_shown_url<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&shown_url(url))
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.shown_url())
+            .field("maintenance_interval", &self.maintenance_interval)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,7 +366,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        // The secrets are read from the environment as they are, below: figment parses values,
+        // and would turn `0123` into the number 123.
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&[
+            "config",
+            "auth.client_secret",
+            "auth.password",
+        ]));
         let mut config: Config = figment.extract().map_err(|err| {
             ConfigError::Figment(err.into_iter().map(describe).collect::<Vec<_>>().join("; "))
         })?;
@@ -351,6 +391,13 @@ impl Config {
                 &auth.password_file,
             ),
         ] {
+            let variable = format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase());
+            if let Some(value) = std::env::var_os(variable) {
+                let value = value
+                    .into_string()
+                    .map_err(|_| invalid(key, "is not valid UTF-8 in the environment"))?;
+                *inline = Some(Secret::new(value));
+            }
             *inline = read_secret(key, inline.take(), file_key, file.as_deref())?;
         }
         config.check()?;

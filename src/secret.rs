@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// What a secret looks like wherever it would otherwise be shown.
 pub const REDACTED: &str = "[redacted]";
@@ -42,7 +42,51 @@ impl Serialize for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Takes strings only, and refuses anything else without repeating it: serde's own message
+/// ("invalid type: integer `123456`") would print a secret written as a bare number.
+struct SecretVisitor;
+
+impl SecretVisitor {
+    fn refuse<E: de::Error>(kind: &str) -> Result<Secret, E> {
+        Err(E::custom(format!(
+            "a secret must be a string, not {kind} (quote it)"
+        )))
+    }
+}
+
+impl de::Visitor<'_> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Secret, E> {
+        Ok(Secret::new(value))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Secret, E> {
+        Self::refuse("a boolean")
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Secret, E> {
+        Self::refuse("a number")
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Secret, E> {
+        Self::refuse("a number")
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Secret, E> {
+        Self::refuse("a number")
+    }
+
+    fn visit_char<E: de::Error>(self, value: char) -> Result<Secret, E> {
+        Ok(Secret::new(value))
     }
 }
 
@@ -56,5 +100,16 @@ mod tests {
         assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
         assert_eq!(serde_json::to_string(&secret).unwrap(), "\"[redacted]\"");
         assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_bare_number_is_refused_without_being_repeated() {
+        let err = serde_json::from_str::<Secret>("9876")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a secret must be a string"), "{err}");
+        assert!(!err.contains("9876"), "{err}");
+        let quoted: Secret = serde_json::from_str("\"9876\"").unwrap();
+        assert_eq!(quoted.expose(), "9876");
     }
 }

@@ -206,6 +206,29 @@ fn secrets_can_come_from_files_and_are_never_shown() {
         );
         assert!(!both.contains("inline-too"));
 
+        // Digits stay the string they are, leading zero included, and are never repeated.
+        jail.clear_env();
+        jail.set_env("JOURNEYD_API__REGION", "eu");
+        jail.set_env("JOURNEYD_AUTH__CLIENT_ID", "me");
+        jail.set_env("JOURNEYD_AUTH__USERNAME", "user");
+        jail.set_env("JOURNEYD_AUTH__CLIENT_SECRET", "0123");
+        jail.set_env("JOURNEYD_AUTH__PASSWORD", "true");
+        let Credentials::Password {
+            client_secret,
+            password,
+            ..
+        } = load(None).unwrap().daemon().unwrap().credentials
+        else {
+            panic!("password grant expected")
+        };
+        assert_eq!(client_secret.expose(), "0123");
+        assert_eq!(password.expose(), "true");
+        jail.clear_env();
+        jail.create_file("numeric.toml", "[auth]\npassword = 987654\n")?;
+        let bare_number = error_text(load(Some("numeric.toml")));
+        assert!(bare_number.contains("auth.password"), "{bare_number}");
+        assert!(!bare_number.contains("987654"), "{bare_number}");
+
         jail.clear_env();
         jail.set_env("JOURNEYD_AUTH__CLIENT_SECRET_FILE", "no-such-file");
         let unreadable = error_text(load(None));
@@ -242,6 +265,29 @@ fn a_postgres_url_selects_postgres_and_a_bad_one_is_named_without_its_password()
         let message = error_text(load(None));
         assert!(message.contains("`database.url`"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_database_password_is_never_shown() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "JOURNEYD_DATABASE__URL",
+            "postgres://journeyd:hunter2@db.internal:5432/journeyd",
+        );
+        let config = load(None).unwrap();
+        assert_eq!(
+            config.database.url,
+            "postgres://journeyd:hunter2@db.internal:5432/journeyd"
+        );
+        let shown = format!("{config:?} {}", toml::to_string(&config).unwrap());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://journeyd:%5Bredacted%5D@db.internal:5432/journeyd")
+                || shown.contains("postgres://journeyd:[redacted]@db.internal:5432/journeyd"),
+            "{shown}"
+        );
         Ok(())
     });
 }
