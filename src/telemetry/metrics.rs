@@ -55,6 +55,9 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         )?
         .install_recorder()?;
     describe();
+    // Until the first success, "since the start": so "no successful poll for N minutes"
+    // can fire for a daemon that starts during an outage.
+    gauge!(LAST_SUCCESSFUL_POLL).set(unix_seconds(chrono::Utc::now()));
     Ok(handle)
 }
 
@@ -66,6 +69,10 @@ fn describe() {
     describe_histogram!(
         POLL_DURATION,
         "Duration of one poll of GBG GO, token included."
+    );
+    describe_histogram!(
+        POLL_LATENESS,
+        "Time from a journey's due time to the start of its poll."
     );
     describe_counter!(API_ERRORS, "Failed polls by failure class.");
     describe_counter!(
@@ -97,7 +104,7 @@ fn describe() {
     describe_gauge!(API_DOWN, "1 while GBG GO is considered down, by cause.");
     describe_gauge!(
         LAST_SUCCESSFUL_POLL,
-        "Unix time of the last poll GBG GO answered."
+        "Unix time of the last poll GBG GO answered (the daemon's start until then)."
     );
 }
 
@@ -106,10 +113,14 @@ pub fn record_poll(outcome: &'static str, took: Duration, at: Timestamp) {
     counter!(POLLS, "outcome" => outcome).increment(1);
     histogram!(POLL_DURATION).record(took.as_secs_f64());
     if outcome == "ok" {
-        gauge!(LAST_SUCCESSFUL_POLL).set(at.timestamp_millis() as f64 / 1000.0);
+        gauge!(LAST_SUCCESSFUL_POLL).set(unix_seconds(at));
     } else {
         counter!(API_ERRORS, "class" => outcome).increment(1);
     }
+}
+
+fn unix_seconds(at: Timestamp) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
 }
 
 /// A poll started `late` after its journey fell due.
