@@ -5,11 +5,19 @@ use sqlx::query::Query;
 use sqlx::{Database, Executor, IntoArguments};
 
 use super::{RowWrite, sql};
-use crate::clock::Timestamp;
+use crate::clock::{Timestamp, format_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, UpdateOutcome};
 
-/// What the shared statements need from a backend: how to bind each kind of value.
+/// What the shared statements need from a backend: how to bind each kind of value, and the
+/// statements that take a JSON array of rows, which each backend unpacks its own way.
 pub(super) trait Dialect: Database {
+    /// Writes the polls that saw nothing new (see [`unchanged_rows`]): `$1` owner, `$2` the
+    /// rows; returns the instance IDs written.
+    const RECORD_UNCHANGED_BATCH: &'static str;
+    /// Locks the rows of `$1` (a JSON array of instance IDs) in instance-ID order before a
+    /// group commit writes them, where writers may wait for each other's rows.
+    const LOCK_ROWS: Option<&'static str>;
+
     fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self>;
     fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
     fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self>;
@@ -51,6 +59,27 @@ impl<'q, DB: Dialect> Binder<'q, DB> {
         DB::QueryResult: RowsAffected,
     {
         Ok(self.0.execute(executor).await?.rows_affected())
+    }
+}
+
+impl<'q, DB: Dialect> Binder<'q, DB>
+where
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    /// Runs the statement; returns its rows' first column as text.
+    pub(super) async fn fetch_texts<'e, E>(self, executor: E) -> Result<Vec<String>, sqlx::Error>
+    where
+        E: Executor<'e, Database = DB>,
+        <DB as Database>::Arguments: IntoArguments<DB>,
+    {
+        use sqlx::Row;
+        self.0
+            .fetch_all(executor)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect()
     }
 }
 
@@ -96,8 +125,10 @@ where
 
 /// Writes poll results with their transitions; `true` for each one written.
 ///
-/// Rows are written in instance-ID order, the order the heartbeat renews leases in, so two
-/// transactions of one replica never wait for each other's rows (a PostgreSQL deadlock).
+/// Polls that saw nothing new (most of them) are written by one statement for the whole batch;
+/// the others one by one. Where writers may wait for each other (PostgreSQL), the rows are first
+/// locked in instance-ID order, the order the heartbeat renews leases in, so two transactions
+/// never wait for each other's rows (a deadlock).
 pub(super) async fn record<DB>(
     conn: &mut DB::Connection,
     owner: &str,
@@ -108,23 +139,35 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     <DB as Database>::Arguments: IntoArguments<DB>,
     DB::QueryResult: RowsAffected,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
 {
-    let mut order: Vec<usize> = (0..updates.len()).collect();
-    order.sort_by_key(|&index| &updates[index].instance_id);
     let mut applied = vec![false; updates.len()];
-    for index in order {
-        let update = &updates[index];
-        if let UpdateOutcome::Unchanged { unchanged_polls } = update.outcome {
-            let written = Binder::<DB>::new(sql::RECORD_UNCHANGED)
-                .text(Some(&update.instance_id))
+    if let Some(lock) = DB::LOCK_ROWS {
+        let ids: Vec<&str> = updates.iter().map(|u| u.instance_id.as_str()).collect();
+        let ids = serde_json::to_string(&ids).expect("strings serialize");
+        Binder::<DB>::new(lock)
+            .text(Some(&ids))
+            .fetch_texts(&mut *conn)
+            .await?;
+    }
+    if let Some(rows) = unchanged_rows(updates) {
+        let written: std::collections::HashSet<String> =
+            Binder::<DB>::new(DB::RECORD_UNCHANGED_BATCH)
                 .text(Some(owner))
-                .int(Some(unchanged_polls))
-                .time(Some(update.polled_at))
-                .time(update.next_poll_at)
-                .int(Some(update.expected_polls))
-                .execute(&mut *conn)
-                .await?;
-            applied[index] = written == 1;
+                .text(Some(&rows))
+                .fetch_texts(&mut *conn)
+                .await?
+                .into_iter()
+                .collect();
+        for (update, applied) in updates.iter().zip(&mut applied) {
+            if matches!(update.outcome, UpdateOutcome::Unchanged { .. }) {
+                *applied = written.contains(&update.instance_id);
+            }
+        }
+    }
+    for (index, update) in updates.iter().enumerate() {
+        if matches!(update.outcome, UpdateOutcome::Unchanged { .. }) {
             continue;
         }
         let write = RowWrite::from(update);
@@ -163,6 +206,25 @@ where
         applied[index] = written;
     }
     Ok(applied)
+}
+
+/// The polls among `updates` that saw nothing new, as the JSON array the backends'
+/// `RECORD_UNCHANGED_BATCH` unpacks; `None` when there are none.
+fn unchanged_rows(updates: &[JourneyUpdate]) -> Option<String> {
+    let rows: Vec<serde_json::Value> = updates
+        .iter()
+        .filter_map(|update| match update.outcome {
+            UpdateOutcome::Unchanged { unchanged_polls } => Some(serde_json::json!({
+                "instance_id": update.instance_id,
+                "unchanged_polls": unchanged_polls,
+                "polled_at": format_timestamp(update.polled_at),
+                "next_poll_at": update.next_poll_at.map(format_timestamp),
+                "expected_polls": update.expected_polls,
+            })),
+            _ => None,
+        })
+        .collect();
+    (!rows.is_empty()).then(|| serde_json::Value::from(rows).to_string())
 }
 
 /// Records `owner`'s heartbeat, extends its leases of the journeys `in_flight` (sorted by
@@ -244,8 +306,11 @@ where
 
 /// Implements [`Dialect`] for a backend whose timestamps are bound as `$time(timestamp)`.
 macro_rules! dialect {
-    ($database:ty, $time:expr) => {
+    ($database:ty, $time:expr, $record_unchanged_batch:expr, $lock_rows:expr) => {
         impl Dialect for $database {
+            const RECORD_UNCHANGED_BATCH: &'static str = $record_unchanged_batch;
+            const LOCK_ROWS: Option<&'static str> = $lock_rows;
+
             fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
                 query.bind(value)
             }
@@ -268,5 +333,16 @@ macro_rules! dialect {
     };
 }
 
-dialect!(sqlx::Sqlite, crate::clock::format_timestamp);
-dialect!(sqlx::Postgres, std::convert::identity);
+// SQLite has one writer at a time: nobody to wait for.
+dialect!(
+    sqlx::Sqlite,
+    crate::clock::format_timestamp,
+    sql::RECORD_UNCHANGED_BATCH_SQLITE,
+    None
+);
+dialect!(
+    sqlx::Postgres,
+    std::convert::identity,
+    sql::RECORD_UNCHANGED_BATCH_POSTGRES,
+    Some(sql::LOCK_ROWS_POSTGRES)
+);

@@ -33,20 +33,56 @@ pub(super) const RECORD_POLL: &str = "\
         lease_expires_at = NULL \
     WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
 
-/// Writes a poll that saw nothing new: `$1` instance, `$2` owner, `$3` unchanged polls,
-/// `$4` polled at, `$5` next poll, `$6` expected polls. Only `next_poll_at` and the lease of
-/// the indexed columns change, so only those two indexes are touched.
-pub(super) const RECORD_UNCHANGED: &str = "\
-    UPDATE journeys SET \
-        unchanged_polls = $3, \
-        consecutive_errors = 0, \
-        consecutive_not_found = 0, \
-        polls = polls + 1, \
-        last_polled_at = $4, \
-        next_poll_at = $5, \
-        lease_owner = NULL, \
-        lease_expires_at = NULL \
-    WHERE instance_id = $1 AND lease_owner = $2 AND polls = $6";
+/// Writes the polls of a group commit that saw nothing new, given as `$2`, a JSON array of
+/// `{instance_id, unchanged_polls, polled_at, next_poll_at, expected_polls}`, each guarded like
+/// [`RECORD_POLL`] (`$1` the owner). One statement for the batch: per-row statements cost
+/// SQLite a hand-off to its connection thread each, and PostgreSQL a round trip each.
+macro_rules! record_unchanged_batch {
+    ($rows:literal, $lease_owner:literal) => {
+        concat!(
+            "UPDATE journeys SET \
+                 unchanged_polls = v.unchanged_polls, \
+                 consecutive_errors = 0, \
+                 consecutive_not_found = 0, \
+                 polls = polls + 1, \
+                 last_polled_at = v.polled_at, \
+                 next_poll_at = v.next_poll_at, \
+                 lease_owner = NULL, \
+                 lease_expires_at = NULL \
+             FROM ",
+            $rows,
+            " WHERE journeys.instance_id = v.instance_id AND ",
+            $lease_owner,
+            " = $1 AND journeys.polls = v.expected_polls \
+             RETURNING journeys.instance_id"
+        )
+    };
+}
+
+pub(super) const RECORD_UNCHANGED_BATCH_SQLITE: &str = record_unchanged_batch!(
+    "(SELECT json_extract(value, '$.instance_id') AS instance_id, \
+             json_extract(value, '$.unchanged_polls') AS unchanged_polls, \
+             json_extract(value, '$.polled_at') AS polled_at, \
+             json_extract(value, '$.next_poll_at') AS next_poll_at, \
+             json_extract(value, '$.expected_polls') AS expected_polls \
+      FROM json_each($2)) AS v",
+    // `+`: no index for this term, so the planner walks the batch and finds each row by its
+    // key instead of walking every leased row for each of the batch.
+    "+journeys.lease_owner"
+);
+
+pub(super) const RECORD_UNCHANGED_BATCH_POSTGRES: &str = record_unchanged_batch!(
+    "jsonb_to_recordset($2::text::jsonb) AS v(instance_id text, unchanged_polls bigint, \
+         polled_at timestamptz, next_poll_at timestamptz, expected_polls bigint)",
+    "journeys.lease_owner"
+);
+
+/// Locks the rows a group commit is about to write, in instance-ID order (`$1`: a JSON array
+/// of instance IDs).
+pub(super) const LOCK_ROWS_POSTGRES: &str = "\
+    SELECT instance_id FROM journeys \
+    WHERE instance_id IN (SELECT jsonb_array_elements_text($1::text::jsonb)) \
+    ORDER BY instance_id FOR UPDATE";
 
 /// Adds the transition a written poll observed.
 pub(super) const INSERT_TRANSITION: &str = "\

@@ -435,7 +435,7 @@ mod tests {
             ("record", sql::RECORD_POLL, "sqlite_autoindex_journeys_1"),
             (
                 "record unchanged",
-                sql::RECORD_UNCHANGED,
+                sql::RECORD_UNCHANGED_BATCH_SQLITE,
                 "sqlite_autoindex_journeys_1",
             ),
             ("next due", sql::NEXT_DUE, "journeys_due"),
