@@ -75,9 +75,8 @@ async fn enqueue_is_idempotent(backend: Backend) {
     assert_eq!(row_count(&db).await, 3);
 }
 
-#[tokio::test]
-async fn an_invalid_id_fails_the_whole_batch_and_stores_nothing() {
-    let db = TestDb::new();
+async fn an_invalid_id_fails_the_whole_batch_and_stores_nothing(backend: Backend) {
+    let db = TestDb::on(backend).await;
     let output = journeyd(&db, &["enqueue", "good-one", "bad id", "good-two"]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
@@ -86,14 +85,30 @@ async fn an_invalid_id_fails_the_whole_batch_and_stores_nothing() {
             && message.contains("nothing was enqueued"),
         "{message}"
     );
-    assert!(!db.path.exists(), "the database is not even created");
+    assert_nothing_stored(&db).await;
 
     let long = "x".repeat(65);
     for bad in ["", long.as_str(), "semi;colon"] {
         let output = journeyd(&db, &["enqueue", "good-one", bad]);
         assert_eq!(output.status.code(), Some(2), "{bad:?} accepted");
     }
-    assert!(!db.path.exists());
+    assert_nothing_stored(&db).await;
+}
+
+/// The database was not even touched: no SQLite file, no tables in PostgreSQL.
+async fn assert_nothing_stored(db: &TestDb) {
+    match db.backend {
+        Backend::Sqlite => assert!(!db.path.exists(), "the database is not even created"),
+        Backend::Postgres => {
+            let tables: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            )
+            .fetch_one(&db.outside().await)
+            .await
+            .unwrap();
+            assert_eq!(tables, 0, "the database is not even migrated");
+        }
+    }
 }
 
 async fn enqueue_reads_files_and_standard_input(backend: Backend) {
@@ -322,6 +337,7 @@ async fn list_stuck_shows_only_stuck_journeys(backend: Backend) {
 
 on_both_backends!(
     enqueue_is_idempotent,
+    an_invalid_id_fails_the_whole_batch_and_stores_nothing,
     enqueue_reads_files_and_standard_input,
     status_and_list_show_what_is_stored,
     prune_deletes_long_finished_journeys_and_dry_run_only_counts,

@@ -115,6 +115,32 @@ async fn stuck_journeys_are_marked_once_and_cleared_when_they_move_or_end(backen
     );
 }
 
+/// A poll in flight was decided without a mark made meanwhile: if it moved the journey on, the
+/// mark would vanish with no `journey_unstuck`. So the check leaves it for next time.
+async fn a_journey_whose_poll_is_in_flight_is_marked_at_the_next_check(backend: Backend) {
+    let h = stuck_harness(backend).await;
+    h.sim
+        .add_journey("in-flight", Script::polls(&[("InProgress", 0)]));
+    h.enqueue(&["in-flight"]).await;
+    let rules = h.config.stuck_rules();
+    h.clock.advance(61 * MINUTE);
+    let now = h.clock.now();
+    let lease = chrono::Duration::seconds(30);
+    let claimed = h
+        .store
+        .claim_due("another-replica", now, now + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    assert!(h.store.mark_stuck(now, &rules).await.unwrap().is_empty());
+    assert_eq!(stuck_reason(&h, "in-flight").await, None);
+    h.clock.advance(Duration::from_secs(31)); // the lease ran out
+    let newly = h.store.mark_stuck(h.clock.now(), &rules).await.unwrap();
+    assert_eq!(newly.len(), 1);
+    assert_eq!(stuck_reason(&h, "in-flight").await.as_deref(), Some("age"));
+}
+
 async fn stats_count_what_the_gauges_show(backend: Backend) {
     let h = stuck_harness(backend).await;
     h.sim.add_journey("a", Script::polls(&[("InProgress", 0)]));
@@ -320,6 +346,7 @@ struct CompletionDay {
 
 on_both_backends!(
     stuck_journeys_are_marked_once_and_cleared_when_they_move_or_end,
+    a_journey_whose_poll_is_in_flight_is_marked_at_the_next_check,
     stats_count_what_the_gauges_show,
     retention_deletes_old_finished_journeys_in_batches,
     every_dashboard_view_answers_on_a_populated_database,

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Harness, gaps};
+use common::{Backend, CapturedLogs, Harness, gaps};
 use journeyd::clock::{Clock, format_timestamp, parse_timestamp};
 use journeyd::config::Grant;
 use journeyd::flow::DownCause;
@@ -115,9 +115,8 @@ async fn a_tls_failure_is_recorded_and_retried() {
     assert_recorded(&h, "tls", "TLS handshake failed").await;
 }
 
-#[tokio::test]
-async fn a_server_error_is_recorded_and_retried() {
-    let h = Harness::new().await;
+async fn a_server_error_is_recorded_and_retried(backend: Backend) {
+    let h = Harness::on(backend).await;
     h.sim.add_journey(ID, forever("InProgress"));
     h.sim.inject(ID, Fault::Status(500));
     h.enqueue(&[ID]).await;
@@ -210,9 +209,9 @@ async fn a_429_slows_the_whole_client_and_the_rate_recovers_gradually() {
     );
 }
 
-#[tokio::test]
-async fn due_work_beyond_the_budget_waits_in_next_poll_time_order() {
-    let h = Harness::with(
+async fn due_work_beyond_the_budget_waits_in_next_poll_time_order(backend: Backend) {
+    let h = Harness::on_with(
+        backend,
         |c| {
             c.api.max_requests_per_second = 4.0;
             c.poll.concurrency = 50;
@@ -271,8 +270,12 @@ async fn a_403_pauses_polling_until_access_is_back() {
     h.enqueue(&ids.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
 
+    let logs = CapturedLogs::start();
     h.poll().await; // four slots: all polled at once, two answered 403
     assert_eq!(h.scheduler().api_down(), Some(DownCause::AccessDenied));
+    let denied = logs.events("api_access_denied");
+    assert_eq!(denied.len(), 1, "one ERROR for both 403s: {denied:?}");
+    assert_eq!(denied[0]["level"], "ERROR");
     assert_eq!(
         h.row("paused-0").await.last_error_class.as_deref(),
         Some("forbidden")
@@ -283,6 +286,11 @@ async fn a_403_pauses_polling_until_access_is_back() {
         assert_eq!(h.poll().await, 0, "paused");
     }
     assert_eq!(h.sim.state_requests(), sent);
+    assert_eq!(
+        logs.events("api_access_denied").len(),
+        1,
+        "no more than one ERROR a minute"
+    );
 
     h.clock.advance(Duration::from_secs(1));
     assert_eq!(h.poll().await, 1, "one probe a minute");
@@ -349,11 +357,17 @@ async fn journeys_older_than_give_up_after_expire_without_a_request(backend: Bac
     h.enqueue(&[ID]).await;
     h.poll().await;
     h.clock.advance(Duration::from_secs(3_601));
+    let logs = CapturedLogs::start();
     h.poll().await;
     let row = h.row(ID).await;
     assert_eq!(row.stop_reason.as_deref(), Some("expired"));
     assert_eq!(row.polls, 1, "no request for the expiry");
     assert_eq!(h.sim.fetches(ID).len(), 1);
+    let expired = logs.events("journey_expired");
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0]["level"], "WARN");
+    assert_eq!(expired[0]["instance_id"], ID);
+    assert_eq!(expired[0]["status"], "InProgress");
 }
 
 #[tokio::test]
@@ -495,9 +509,9 @@ async fn wait_for_fetch(sim: &journeyd::simulator::Simulator, id: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_lets_polls_in_flight_finish_and_records_them() {
-    let mut h = Harness::with(
+async fn shutdown_lets_polls_in_flight_finish_and_records_them(backend: Backend) {
+    let mut h = Harness::on_with(
+        backend,
         |c| c.shutdown.grace_period = Duration::from_secs(20),
         SimulatorConfig::default(),
     )
@@ -551,9 +565,9 @@ async fn polls_slower_than_the_grace_period_are_abandoned() {
     );
 }
 
-#[tokio::test]
-async fn under_random_faults_every_journey_still_ends_with_a_clean_history() {
-    let h = Harness::with(
+async fn under_random_faults_every_journey_still_ends_with_a_clean_history(backend: Backend) {
+    let h = Harness::on_with(
+        backend,
         |c| {
             c.poll.concurrency = 8;
             c.api.max_requests_per_second = 50.0;
@@ -606,6 +620,13 @@ async fn under_random_faults_every_journey_still_ends_with_a_clean_history() {
 }
 
 on_both_backends!(
+    multi_thread: shutdown_lets_polls_in_flight_finish_and_records_them,
+);
+
+on_both_backends!(
+    a_server_error_is_recorded_and_retried,
+    due_work_beyond_the_budget_waits_in_next_poll_time_order,
+    under_random_faults_every_journey_still_ends_with_a_clean_history,
     repeated_404s_stop_the_journey_as_not_found,
     a_400_stops_the_journey_as_rejected_with_the_message,
     an_unknown_status_is_stored_verbatim_and_polling_goes_on,

@@ -216,6 +216,29 @@ async fn a_row_inserted_by_plain_sql_is_picked_up(backend: Backend) {
     );
 }
 
+/// A row another system inserted with the status it knew: a poll that sees the same status
+/// records no transition, but still learns GBG GO's `createdTime`.
+async fn a_row_inserted_with_its_status_learns_its_created_time(backend: Backend) {
+    let h = Harness::on(backend).await;
+    h.sim.add_journey(ID, Script::polls(&[("InProgress", 0)]));
+    let outside = h.db.outside().await;
+    sqlx::query("INSERT INTO journeys (instance_id, status) VALUES ($1, 'InProgress')")
+        .bind(ID)
+        .execute(&outside)
+        .await
+        .unwrap();
+    h.clock
+        .set(journeyd::clock::SystemClock.now() + chrono::Duration::seconds(1));
+    assert_eq!(h.poll().await, 1);
+
+    let row = h.row(ID).await;
+    assert_eq!(row.polls, 1);
+    assert_eq!(row.unchanged_polls, 1);
+    let created = row.created_time.expect("createdTime stored");
+    assert!(parse_timestamp(&created).is_ok(), "{created}");
+    assert!(h.transitions(ID).await.is_empty(), "no transition");
+}
+
 async fn a_bad_row_is_stopped_with_its_reason_and_never_sent(backend: Backend) {
     let h = Harness::on(backend).await;
     h.sim.add_journey(ID, Script::polls(&[("InProgress", 0)]));
@@ -341,5 +364,6 @@ on_both_backends!(
     failed_polls_back_off_on_their_own_curve_and_success_resets_it,
     a_malformed_answer_is_recorded_on_the_row_and_polling_goes_on,
     a_row_inserted_by_plain_sql_is_picked_up,
+    a_row_inserted_with_its_status_learns_its_created_time,
     a_bad_row_is_stopped_with_its_reason_and_never_sent,
 );

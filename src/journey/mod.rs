@@ -195,9 +195,13 @@ pub enum UpdateOutcome {
         transition: Option<Transition>,
         data: Option<String>,
     },
-    /// The same status as before, spelled the same, and nothing else new: the common case,
-    /// written by a statement that touches only what a poll changes.
-    Unchanged { unchanged_polls: i64 },
+    /// The same status as before, spelled the same, and not ended: the common case, written
+    /// for a whole group commit by one statement that touches only what such a poll changes
+    /// (`created_time` included, which GBG GO may give on any answer).
+    Unchanged {
+        unchanged_polls: i64,
+        created_time: Option<Timestamp>,
+    },
     Failed {
         class: FailureClass,
         error: String,

@@ -142,10 +142,12 @@ impl Policy {
                         stop,
                         if stop.is_none()
                             && completed_time.is_none()
-                            && created_time == journey.created_time
                             && journey.status.as_deref() == Some(observation.status.as_str())
                         {
-                            UpdateOutcome::Unchanged { unchanged_polls }
+                            UpdateOutcome::Unchanged {
+                                unchanged_polls,
+                                created_time,
+                            }
                         } else {
                             UpdateOutcome::Observed {
                                 status: observation.status,
@@ -363,7 +365,10 @@ mod tests {
         let decision = policy().decide(&history, observed("InProgress"), now);
         assert_eq!(
             decision.update.outcome,
-            UpdateOutcome::Unchanged { unchanged_polls: 3 }
+            UpdateOutcome::Unchanged {
+                unchanged_polls: 3,
+                created_time: Some(at("2025-12-31T23:59:00Z")),
+            }
         );
         assert_eq!(
             decision.update.next_poll_at,

@@ -188,8 +188,10 @@ struct RowWrite<'a> {
     request_id: Option<&'a str>,
 }
 
-impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
-    fn from(update: &'a JourneyUpdate) -> Self {
+impl<'a> RowWrite<'a> {
+    /// What `update` writes, if it is written row by row: [`UpdateOutcome::Unchanged`] ones are
+    /// written for a whole batch at once instead.
+    fn of(update: &'a JourneyUpdate) -> Option<Self> {
         let common = RowWrite {
             instance_id: &update.instance_id,
             expected_polls: update.expected_polls,
@@ -210,7 +212,8 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
             error: None,
             request_id: None,
         };
-        match &update.outcome {
+        Some(match &update.outcome {
+            UpdateOutcome::Unchanged { .. } => return None,
             UpdateOutcome::Observed {
                 status,
                 created_time,
@@ -225,12 +228,6 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
                 unchanged_polls: Some(*unchanged_polls),
                 transition: transition.as_ref(),
                 data: data.as_deref(),
-                consecutive_errors: Some(0),
-                consecutive_not_found: Some(0),
-                ..common
-            },
-            UpdateOutcome::Unchanged { unchanged_polls } => RowWrite {
-                unchanged_polls: Some(*unchanged_polls),
                 consecutive_errors: Some(0),
                 consecutive_not_found: Some(0),
                 ..common
@@ -254,7 +251,7 @@ impl<'a> From<&'a JourneyUpdate> for RowWrite<'a> {
                 error: error.as_deref(),
                 ..common
             },
-        }
+        })
     }
 }
 

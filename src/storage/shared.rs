@@ -167,10 +167,9 @@ where
         }
     }
     for (index, update) in updates.iter().enumerate() {
-        if matches!(update.outcome, UpdateOutcome::Unchanged { .. }) {
+        let Some(write) = RowWrite::of(update) else {
             continue;
-        }
-        let write = RowWrite::from(update);
+        };
         let written = Binder::<DB>::new(sql::RECORD_POLL)
             .text(Some(write.instance_id))
             .text(Some(owner))
@@ -214,9 +213,13 @@ fn unchanged_rows(updates: &[JourneyUpdate]) -> Option<String> {
     let rows: Vec<serde_json::Value> = updates
         .iter()
         .filter_map(|update| match update.outcome {
-            UpdateOutcome::Unchanged { unchanged_polls } => Some(serde_json::json!({
+            UpdateOutcome::Unchanged {
+                unchanged_polls,
+                created_time,
+            } => Some(serde_json::json!({
                 "instance_id": update.instance_id,
                 "unchanged_polls": unchanged_polls,
+                "created_time": created_time.map(format_timestamp),
                 "polled_at": format_timestamp(update.polled_at),
                 "next_poll_at": update.next_poll_at.map(format_timestamp),
                 "expected_polls": update.expected_polls,

@@ -34,7 +34,7 @@ pub(super) const RECORD_POLL: &str = "\
     WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
 
 /// Writes the polls of a group commit that saw nothing new, given as `$2`, a JSON array of
-/// `{instance_id, unchanged_polls, polled_at, next_poll_at, expected_polls}`, each guarded like
+/// `{instance_id, unchanged_polls, created_time, polled_at, next_poll_at, expected_polls}`, each guarded like
 /// [`RECORD_POLL`] (`$1` the owner). One statement for the batch: per-row statements cost
 /// SQLite a hand-off to its connection thread each, and PostgreSQL a round trip each.
 macro_rules! record_unchanged_batch {
@@ -42,6 +42,7 @@ macro_rules! record_unchanged_batch {
         concat!(
             "UPDATE journeys SET \
                  unchanged_polls = v.unchanged_polls, \
+                 created_time = COALESCE(v.created_time, journeys.created_time), \
                  consecutive_errors = 0, \
                  consecutive_not_found = 0, \
                  polls = polls + 1, \
@@ -62,6 +63,7 @@ macro_rules! record_unchanged_batch {
 pub(super) const RECORD_UNCHANGED_BATCH_SQLITE: &str = record_unchanged_batch!(
     "(SELECT json_extract(value, '$.instance_id') AS instance_id, \
              json_extract(value, '$.unchanged_polls') AS unchanged_polls, \
+             json_extract(value, '$.created_time') AS created_time, \
              json_extract(value, '$.polled_at') AS polled_at, \
              json_extract(value, '$.next_poll_at') AS next_poll_at, \
              json_extract(value, '$.expected_polls') AS expected_polls \
@@ -73,7 +75,7 @@ pub(super) const RECORD_UNCHANGED_BATCH_SQLITE: &str = record_unchanged_batch!(
 
 pub(super) const RECORD_UNCHANGED_BATCH_POSTGRES: &str = record_unchanged_batch!(
     "jsonb_to_recordset($2::text::jsonb) AS v(instance_id text, unchanged_polls bigint, \
-         polled_at timestamptz, next_poll_at timestamptz, expected_polls bigint)",
+         created_time timestamptz, polled_at timestamptz, next_poll_at timestamptz, expected_polls bigint)",
     "journeys.lease_owner"
 );
 
@@ -146,10 +148,15 @@ pub(super) const FORGET_REPLICAS: &str = "DELETE FROM replicas WHERE heartbeat_a
 pub(super) const REMOVE_REPLICA: &str = "DELETE FROM replicas WHERE owner = $1";
 
 /// Marks active journeys that started before `$2` (`$1`: now, `$3`: the reason).
+///
+/// Neither stuck check marks a journey whose poll is in flight (leased at `$1`): that poll's
+/// result was decided without the mark, so if it moved the journey on, the mark would be
+/// cleared with no `journey_unstuck`. Such a journey is marked at the next check instead.
 pub(super) const MARK_STUCK_BY_AGE: &str = "\
     UPDATE journeys SET stuck_since = $1, stuck_reason = $3 \
     WHERE stopped_at IS NULL AND stuck_since IS NULL \
       AND COALESCE(created_time, enqueued_at) <= $2 \
+      AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
     RETURNING instance_id, status, stuck_reason, COALESCE(created_time, enqueued_at) AS since";
 
 /// Marks active journeys in status `$3` (a status key) since before `$2`.
@@ -157,6 +164,7 @@ pub(super) const MARK_STUCK_BY_STATUS: &str = "\
     UPDATE journeys SET stuck_since = $1, stuck_reason = $4 \
     WHERE stopped_at IS NULL AND stuck_since IS NULL \
       AND replace(lower(status), '_', '') = $3 AND status_changed_at <= $2 \
+      AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
     RETURNING instance_id, status, stuck_reason, status_changed_at AS since";
 
 pub(super) const STUCK_BY_REASON: &str = "\

@@ -385,3 +385,51 @@ pub fn gaps(times: &[Timestamp]) -> Vec<f64> {
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_journeyd"))
 }
+
+/// The JSON log lines emitted on this thread while the guard lives: what `journeyd run` would
+/// print, for tests on a current-thread runtime (where every spawned poll runs on this thread).
+pub struct CapturedLogs {
+    lines: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl CapturedLogs {
+    pub fn start() -> Self {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = {
+            let lines = lines.clone();
+            move || CapturedWriter(lines.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .finish();
+        Self {
+            lines,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// The events named `name`, as JSON objects.
+    pub fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.lines.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|event| event["event"] == name)
+            .collect()
+    }
+}
+
+struct CapturedWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
