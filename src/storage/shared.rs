@@ -11,8 +11,8 @@ use crate::journey::{InstanceId, JourneyUpdate, UpdateOutcome};
 /// What the shared statements need from a backend: how to bind each kind of value, and the
 /// statements that take a JSON array of rows, which each backend unpacks its own way.
 pub(super) trait Dialect: Database {
-    /// Writes the polls that saw nothing new (see [`unchanged_rows`]): `$1` owner, `$2` the
-    /// rows; returns the instance IDs written.
+    /// Writes the polls that saw the same status again (see [`unchanged_rows`]): `$1` owner,
+    /// `$2` the rows; returns the instance IDs written.
     const RECORD_UNCHANGED_BATCH: &'static str;
     /// Locks the rows of `$1` (a JSON array of instance IDs) in instance-ID order before a
     /// group commit writes them, where writers may wait for each other's rows.
@@ -125,10 +125,10 @@ where
 
 /// Writes poll results with their transitions; `true` for each one written.
 ///
-/// Polls that saw nothing new (most of them) are written by one statement for the whole batch;
-/// the others one by one. Where writers may wait for each other (PostgreSQL), the rows are first
-/// locked in instance-ID order, the order the heartbeat renews leases in, so two transactions
-/// never wait for each other's rows (a deadlock).
+/// Polls that saw the same status again (most of them) are written by one statement for the
+/// whole batch, the others one by one. Where writers may wait for each other (PostgreSQL), the
+/// rows are first locked in instance-ID order, the order the heartbeat renews leases in, so two
+/// transactions never wait for each other's rows (a deadlock).
 pub(super) async fn record<DB>(
     conn: &mut DB::Connection,
     owner: &str,
@@ -207,8 +207,8 @@ where
     Ok(applied)
 }
 
-/// The polls among `updates` that saw nothing new, as the JSON array the backends'
-/// `RECORD_UNCHANGED_BATCH` unpacks; `None` when there are none.
+/// The polls among `updates` that saw the same status again, as the JSON array the
+/// backends' `RECORD_UNCHANGED_BATCH` unpacks; `None` when there are none.
 fn unchanged_rows(updates: &[JourneyUpdate]) -> Option<String> {
     let rows: Vec<serde_json::Value> = updates
         .iter()

@@ -33,10 +33,11 @@ pub(super) const RECORD_POLL: &str = "\
         lease_expires_at = NULL \
     WHERE instance_id = $1 AND lease_owner = $2 AND polls = $16";
 
-/// Writes the polls of a group commit that saw nothing new, given as `$2`, a JSON array of
-/// `{instance_id, unchanged_polls, created_time, polled_at, next_poll_at, expected_polls}`, each guarded like
-/// [`RECORD_POLL`] (`$1` the owner). One statement for the batch: per-row statements cost
-/// SQLite a hand-off to its connection thread each, and PostgreSQL a round trip each.
+/// Writes the polls of a group commit that saw the same status again, given as `$2`, a JSON
+/// array of `{instance_id, unchanged_polls, created_time, polled_at, next_poll_at,
+/// expected_polls}`, each guarded like [`RECORD_POLL`] (`$1` the owner). One statement for the
+/// batch: per-row statements cost SQLite a hand-off to its connection thread each, and
+/// PostgreSQL a round trip each.
 macro_rules! record_unchanged_batch {
     ($rows:literal, $lease_owner:literal) => {
         concat!(
@@ -75,7 +76,8 @@ pub(super) const RECORD_UNCHANGED_BATCH_SQLITE: &str = record_unchanged_batch!(
 
 pub(super) const RECORD_UNCHANGED_BATCH_POSTGRES: &str = record_unchanged_batch!(
     "jsonb_to_recordset($2::text::jsonb) AS v(instance_id text, unchanged_polls bigint, \
-         created_time timestamptz, polled_at timestamptz, next_poll_at timestamptz, expected_polls bigint)",
+         created_time timestamptz, polled_at timestamptz, next_poll_at timestamptz, \
+         expected_polls bigint)",
     "journeys.lease_owner"
 );
 
