@@ -10,7 +10,7 @@ use common::{Backend, Harness, TestDb, exact_config};
 use journeyd::clock::{Clock, SystemClock};
 use journeyd::config::Grant;
 use journeyd::simulator::{Script, Simulator, SimulatorConfig};
-use journeyd::storage;
+use journeyd::storage::{self, sql};
 use tokio_util::sync::CancellationToken;
 
 async fn postgres_harness(adjust: impl FnOnce(&mut journeyd::config::Config)) -> Harness {
@@ -75,48 +75,96 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
     .unwrap();
     sqlx::query("ANALYZE").execute(&outside).await.unwrap();
 
-    let statements = [
+    // The daemon's own statements, with the values it binds.
+    let postgres = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let now = SystemClock.now();
+    let day_ago = now - chrono::Duration::days(1);
+    let ids = r#"["j10", "j20"]"#;
+    let rows = r#"[{"instance_id": "j10", "unchanged_polls": 1, "created_time": null,
+                   "polled_at": "2026-01-01T00:00:00Z", "next_poll_at": null,
+                   "expected_polls": 0}]"#;
+    let statements: [(&str, &str, &[Value], &[&str]); 10] = [
         (
             "claim",
-            "SELECT instance_id FROM journeys WHERE next_poll_at IS NOT NULL \
-             AND next_poll_at <= now() AND (lease_expires_at IS NULL OR lease_expires_at <= now()) \
-             ORDER BY next_poll_at LIMIT 16 FOR UPDATE SKIP LOCKED",
-            "journeys_due",
+            sql::CLAIM_DUE_POSTGRES,
+            &[Text("me"), Time(now), Time(now), Int(16)],
+            &["journeys_due"],
+        ),
+        ("next due", sql::NEXT_DUE, &[Time(now)], &["journeys_due"]),
+        ("due count", sql::COUNT_DUE, &[Time(now)], &["journeys_due"]),
+        (
+            "lock a commit's rows",
+            sql::LOCK_ROWS_POSTGRES,
+            &[Text(ids)],
+            &["journeys_pkey"],
+        ),
+        (
+            "record same-status polls",
+            sql::RECORD_UNCHANGED_BATCH_POSTGRES,
+            &[Text("me"), Text(rows)],
+            // By key, or through this owner's leases (no more than its polls in flight).
+            &["journeys_pkey", "journeys_leased"],
         ),
         (
             "stuck by age",
-            "SELECT instance_id FROM journeys WHERE stopped_at IS NULL \
-             AND stuck_since IS NULL AND COALESCE(created_time, enqueued_at) <= now() - interval '1 day'",
-            "journeys_active_started",
+            sql::MARK_STUCK_BY_AGE,
+            &[Time(now), Time(day_ago), Text("age")],
+            &["journeys_active_started"],
         ),
         (
             "stuck by status",
-            "SELECT instance_id FROM journeys WHERE stopped_at IS NULL AND stuck_since IS NULL \
-             AND replace(lower(status), '_', '') = 'paused' \
-             AND status_changed_at <= now() - interval '4 hours'",
-            "journeys_active_in_status",
+            sql::MARK_STUCK_BY_STATUS,
+            &[Time(now), Time(day_ago), Text("paused"), Text("status")],
+            &["journeys_active_in_status"],
+        ),
+        (
+            "oldest active",
+            sql::OLDEST_ACTIVE_START,
+            &[],
+            &["journeys_active_started"],
+        ),
+        (
+            "stuck by reason",
+            sql::STUCK_BY_REASON,
+            &[],
+            &["journeys_stuck"],
         ),
         (
             "retention",
-            "SELECT instance_id FROM journeys WHERE stopped_at IS NOT NULL \
-             AND stopped_at < now() - interval '30 days' ORDER BY stopped_at LIMIT 500",
-            "journeys_stopped",
+            sql::PRUNE_POSTGRES,
+            &[Time(now - chrono::Duration::days(30)), Int(500)],
+            &["journeys_stopped"],
         ),
     ];
-    for (name, statement, index) in statements {
-        let plan: Vec<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {statement}")))
-                .fetch_all(&outside)
-                .await
-                .unwrap();
-        let plan = plan.join("\n");
-        assert!(plan.contains(index), "{name} does not use {index}:\n{plan}");
+    for (name, statement, values, indexes) in statements {
+        let explain = format!("EXPLAIN {statement}");
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(explain.as_str()));
+        for value in values {
+            query = match value {
+                Text(text) => query.bind(*text),
+                Time(time) => query.bind(*time),
+                Int(int) => query.bind(*int),
+            };
+        }
+        let plan = query.fetch_all(&postgres).await.unwrap().join("\n");
+        assert!(
+            indexes.iter().any(|index| plan.contains(index)),
+            "{name} uses none of {indexes:?}:\n{plan}"
+        );
         assert!(
             !plan.contains("Seq Scan on journeys"),
             "{name} scans the table:\n{plan}"
         );
     }
 }
+
+/// A value the daemon binds to one of its statements.
+enum Value {
+    Text(&'static str),
+    Time(journeyd::clock::Timestamp),
+    Int(i64),
+}
+use Value::{Int, Text, Time};
 
 #[tokio::test]
 async fn the_request_budget_is_divided_among_live_replicas() {

@@ -5,7 +5,7 @@
 
 mod postgres;
 mod shared;
-mod sql;
+pub mod sql;
 mod sqlite;
 
 pub use postgres::PostgresStore;

@@ -17,6 +17,8 @@ pub(super) trait Dialect: Database {
     /// Locks the rows of `$1` (a JSON array of instance IDs) in instance-ID order before a
     /// group commit writes them, where writers may wait for each other's rows.
     const LOCK_ROWS: Option<&'static str>;
+    /// Deletes a batch of long-finished journeys (see [`sql::PRUNE_SQLITE`]).
+    const PRUNE: &'static str;
 
     fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self>;
     fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
@@ -300,7 +302,7 @@ where
     <DB as Database>::Arguments: IntoArguments<DB>,
     DB::QueryResult: RowsAffected,
 {
-    Binder::<DB>::new(sql::PRUNE)
+    Binder::<DB>::new(DB::PRUNE)
         .time(Some(cutoff))
         .int(Some(i64::from(batch)))
         .execute(&mut *conn)
@@ -309,10 +311,11 @@ where
 
 /// Implements [`Dialect`] for a backend whose timestamps are bound as `$time(timestamp)`.
 macro_rules! dialect {
-    ($database:ty, $time:expr, $record_unchanged_batch:expr, $lock_rows:expr) => {
+    ($database:ty, $time:expr, $record_unchanged_batch:expr, $lock_rows:expr, $prune:expr) => {
         impl Dialect for $database {
             const RECORD_UNCHANGED_BATCH: &'static str = $record_unchanged_batch;
             const LOCK_ROWS: Option<&'static str> = $lock_rows;
+            const PRUNE: &'static str = $prune;
 
             fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
                 query.bind(value)
@@ -341,11 +344,13 @@ dialect!(
     sqlx::Sqlite,
     crate::clock::format_timestamp,
     sql::RECORD_UNCHANGED_BATCH_SQLITE,
-    None
+    None,
+    sql::PRUNE_SQLITE
 );
 dialect!(
     sqlx::Postgres,
     std::convert::identity,
     sql::RECORD_UNCHANGED_BATCH_POSTGRES,
-    Some(sql::LOCK_ROWS_POSTGRES)
+    Some(sql::LOCK_ROWS_POSTGRES),
+    sql::PRUNE_POSTGRES
 );

@@ -2,12 +2,13 @@
 //! SQLite and PostgreSQL accept, so a statement that means the same on both is written once;
 //! timestamps are bound as each backend stores them (RFC 3339 text, `timestamptz`).
 //!
-//! Every statement the daemon runs on a timer or per poll is served by an index; a SQLite test
-//! checks each plan.
+//! Every statement the daemon runs on a timer or per poll is served by an index; a test checks
+//! each plan on each backend. Public so that those tests (and an operator's `EXPLAIN`) can use
+//! the very statements the daemon runs.
 
 /// Writes one poll's result; both backends bind [`RowWrite`](super::RowWrite) to it in the numbered order.
 /// Guarded by the lease and the poll count, so a result is written once or not at all.
-pub(super) const RECORD_POLL: &str = "\
+pub const RECORD_POLL: &str = "\
     UPDATE journeys SET \
         status = COALESCE($3, status), \
         created_time = COALESCE($4, created_time), \
@@ -61,7 +62,7 @@ macro_rules! record_unchanged_batch {
     };
 }
 
-pub(super) const RECORD_UNCHANGED_BATCH_SQLITE: &str = record_unchanged_batch!(
+pub const RECORD_UNCHANGED_BATCH_SQLITE: &str = record_unchanged_batch!(
     "(SELECT json_extract(value, '$.instance_id') AS instance_id, \
              json_extract(value, '$.unchanged_polls') AS unchanged_polls, \
              json_extract(value, '$.created_time') AS created_time, \
@@ -74,7 +75,7 @@ pub(super) const RECORD_UNCHANGED_BATCH_SQLITE: &str = record_unchanged_batch!(
     "+journeys.lease_owner"
 );
 
-pub(super) const RECORD_UNCHANGED_BATCH_POSTGRES: &str = record_unchanged_batch!(
+pub const RECORD_UNCHANGED_BATCH_POSTGRES: &str = record_unchanged_batch!(
     "jsonb_to_recordset($2::text::jsonb) AS v(instance_id text, unchanged_polls bigint, \
          created_time timestamptz, polled_at timestamptz, next_poll_at timestamptz, \
          expected_polls bigint)",
@@ -83,13 +84,13 @@ pub(super) const RECORD_UNCHANGED_BATCH_POSTGRES: &str = record_unchanged_batch!
 
 /// Locks the rows a group commit is about to write, in instance-ID order (`$1`: a JSON array
 /// of instance IDs).
-pub(super) const LOCK_ROWS_POSTGRES: &str = "\
+pub const LOCK_ROWS_POSTGRES: &str = "\
     SELECT instance_id FROM journeys \
     WHERE instance_id IN (SELECT jsonb_array_elements_text($1::text::jsonb)) \
     ORDER BY instance_id FOR UPDATE";
 
 /// Adds the transition a written poll observed.
-pub(super) const INSERT_TRANSITION: &str = "\
+pub const INSERT_TRANSITION: &str = "\
     INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
     VALUES ($1, $2, $3, $4)";
 
@@ -112,49 +113,49 @@ macro_rules! claim_due {
 }
 
 /// SQLite has one writer at a time: the statement alone is atomic.
-pub(super) const CLAIM_DUE_SQLITE: &str = claim_due!("");
+pub const CLAIM_DUE_SQLITE: &str = claim_due!("");
 
 /// Several replicas claim at once: each skips the rows another is claiming instead of waiting
 /// for them, so they share the due work without blocking each other.
-pub(super) const CLAIM_DUE_POSTGRES: &str = claim_due!(" FOR UPDATE SKIP LOCKED");
+pub const CLAIM_DUE_POSTGRES: &str = claim_due!(" FOR UPDATE SKIP LOCKED");
 
 /// Adds a journey unless it is tracked already.
-pub(super) const ENQUEUE: &str = "\
+pub const ENQUEUE: &str = "\
     INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES ($1, $2, $2) \
     ON CONFLICT (instance_id) DO NOTHING";
 
 /// The earliest due time of a journey not leased at `$1`: walks `journeys_due` from its start.
-pub(super) const NEXT_DUE: &str = "\
+pub const NEXT_DUE: &str = "\
     SELECT next_poll_at FROM journeys \
     WHERE next_poll_at IS NOT NULL AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
     ORDER BY next_poll_at LIMIT 1";
 
-pub(super) const RELEASE_LEASES: &str = "\
+pub const RELEASE_LEASES: &str = "\
     UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1";
 
 /// A replica's heartbeat: `$1` owner, `$2` now.
-pub(super) const UPSERT_REPLICA: &str = "\
+pub const UPSERT_REPLICA: &str = "\
     INSERT INTO replicas (owner, started_at, heartbeat_at) VALUES ($1, $2, $2) \
     ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
 
 /// Extends `$2`'s lease of journey `$1` (a poll in flight) to `$3`.
-pub(super) const RENEW_LEASE: &str = "\
+pub const RENEW_LEASE: &str = "\
     UPDATE journeys SET lease_expires_at = $3 WHERE instance_id = $1 AND lease_owner = $2";
 
 /// Replicas whose heartbeat is later than `$1`.
-pub(super) const ALIVE_REPLICAS: &str = "SELECT count(*) FROM replicas WHERE heartbeat_at > $1";
+pub const ALIVE_REPLICAS: &str = "SELECT count(*) FROM replicas WHERE heartbeat_at > $1";
 
 /// Forgets replicas silent since before `$1`.
-pub(super) const FORGET_REPLICAS: &str = "DELETE FROM replicas WHERE heartbeat_at < $1";
+pub const FORGET_REPLICAS: &str = "DELETE FROM replicas WHERE heartbeat_at < $1";
 
-pub(super) const REMOVE_REPLICA: &str = "DELETE FROM replicas WHERE owner = $1";
+pub const REMOVE_REPLICA: &str = "DELETE FROM replicas WHERE owner = $1";
 
 /// Marks active journeys that started before `$2` (`$1`: now, `$3`: the reason).
 ///
 /// Neither stuck check marks a journey whose poll is in flight (leased at `$1`): that poll's
 /// result was decided without the mark, so if it moved the journey on, the mark would be
 /// cleared with no `journey_unstuck`. Such a journey is marked at the next check instead.
-pub(super) const MARK_STUCK_BY_AGE: &str = "\
+pub const MARK_STUCK_BY_AGE: &str = "\
     UPDATE journeys SET stuck_since = $1, stuck_reason = $3 \
     WHERE stopped_at IS NULL AND stuck_since IS NULL \
       AND COALESCE(created_time, enqueued_at) <= $2 \
@@ -162,39 +163,52 @@ pub(super) const MARK_STUCK_BY_AGE: &str = "\
     RETURNING instance_id, status, stuck_reason, COALESCE(created_time, enqueued_at) AS since";
 
 /// Marks active journeys in status `$3` (a status key) since before `$2`.
-pub(super) const MARK_STUCK_BY_STATUS: &str = "\
+pub const MARK_STUCK_BY_STATUS: &str = "\
     UPDATE journeys SET stuck_since = $1, stuck_reason = $4 \
     WHERE stopped_at IS NULL AND stuck_since IS NULL \
       AND replace(lower(status), '_', '') = $3 AND status_changed_at <= $2 \
       AND (lease_expires_at IS NULL OR lease_expires_at <= $1) \
     RETURNING instance_id, status, stuck_reason, status_changed_at AS since";
 
-pub(super) const STUCK_BY_REASON: &str = "\
+pub const STUCK_BY_REASON: &str = "\
     SELECT stuck_reason, count(*) FROM journeys WHERE stuck_since IS NOT NULL \
     GROUP BY stuck_reason";
 
-pub(super) const COUNT_DUE: &str = "\
+pub const COUNT_DUE: &str = "\
     SELECT count(*) FROM journeys WHERE next_poll_at IS NOT NULL AND next_poll_at <= $1";
 
-pub(super) const OLDEST_ACTIVE_START: &str = "\
+pub const OLDEST_ACTIVE_START: &str = "\
     SELECT min(COALESCE(created_time, enqueued_at)) FROM journeys WHERE stopped_at IS NULL";
 
-pub(super) const PRUNABLE: &str = "\
+pub const PRUNABLE: &str = "\
     SELECT count(*), \
            CAST(COALESCE(sum((SELECT count(*) FROM journey_transitions t \
                               WHERE t.instance_id = j.instance_id)), 0) AS BIGINT) \
     FROM journeys j WHERE stopped_at IS NOT NULL AND stopped_at < $1";
 
 /// Deletes up to `$2` journeys stopped before `$1`, oldest first; their transitions go with them
-/// (`ON DELETE CASCADE`).
-pub(super) const PRUNE: &str = "\
-    DELETE FROM journeys WHERE instance_id IN ( \
-        SELECT instance_id FROM journeys \
-        WHERE stopped_at IS NOT NULL AND stopped_at < $1 \
-        ORDER BY stopped_at LIMIT $2)";
+/// (`ON DELETE CASCADE`). `$in` is how the backend matches the rows its subquery picked.
+macro_rules! prune {
+    ($in:literal, $close:literal) => {
+        concat!(
+            "DELETE FROM journeys WHERE instance_id ",
+            $in,
+            "SELECT instance_id FROM journeys \
+             WHERE stopped_at IS NOT NULL AND stopped_at < $1 \
+             ORDER BY stopped_at LIMIT $2",
+            $close
+        )
+    };
+}
 
-pub(super) const JOURNEY: &str = "SELECT * FROM journeys WHERE instance_id = $1";
+pub const PRUNE_SQLITE: &str = prune!("IN (", ")");
 
-pub(super) const TRANSITIONS: &str = "\
+/// `= ANY(ARRAY(...))`: with `IN (...)` PostgreSQL may join the batch against a scan of the
+/// whole table; an array makes it look each row up by its key.
+pub const PRUNE_POSTGRES: &str = prune!("= ANY(ARRAY(", "))");
+
+pub const JOURNEY: &str = "SELECT * FROM journeys WHERE instance_id = $1";
+
+pub const TRANSITIONS: &str = "\
     SELECT id, instance_id, from_status, to_status, observed_at \
     FROM journey_transitions WHERE instance_id = $1 ORDER BY id";

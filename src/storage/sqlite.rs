@@ -461,7 +461,7 @@ mod tests {
                 sql::OLDEST_ACTIVE_START,
                 "journeys_active_started",
             ),
-            ("prune", sql::PRUNE, "journeys_stopped"),
+            ("prune", sql::PRUNE_SQLITE, "journeys_stopped"),
             ("prunable", sql::PRUNABLE, "journeys_stopped"),
             (
                 "transitions",
