@@ -189,19 +189,25 @@ async fn a_401_renews_the_token_once_for_all_polls_and_retries() {
     }
 }
 
-async fn a_row_inserted_by_plain_sql_is_picked_up(backend: Backend) {
+/// A harness with journey `ID` (always `InProgress`) inserted by `statement`, which binds the
+/// instance ID, as another program would.
+async fn inserted_by_another_program(backend: Backend, statement: &'static str) -> Harness {
     let h = Harness::on(backend).await;
     h.sim.add_journey(ID, Script::polls(&[("InProgress", 0)]));
-    let outside = h.db.outside().await;
-    sqlx::query("INSERT INTO journeys (instance_id) VALUES ($1)")
+    sqlx::query(statement)
         .bind(ID)
-        .execute(&outside)
+        .execute(&h.db.outside().await)
         .await
         .unwrap();
-
     // The column defaults use the real time; the manual clock must be past it.
     h.clock
         .set(journeyd::clock::SystemClock.now() + chrono::Duration::seconds(1));
+    h
+}
+
+async fn a_row_inserted_by_plain_sql_is_picked_up(backend: Backend) {
+    let h = inserted_by_another_program(backend, "INSERT INTO journeys (instance_id) VALUES ($1)")
+        .await;
     assert_eq!(h.poll().await, 1);
 
     let row = h.row(ID).await;
@@ -219,16 +225,11 @@ async fn a_row_inserted_by_plain_sql_is_picked_up(backend: Backend) {
 /// A row another system inserted with the status it knew: a poll that sees the same status
 /// records no transition, but still learns GBG GO's `createdTime`.
 async fn a_row_inserted_with_its_status_learns_its_created_time(backend: Backend) {
-    let h = Harness::on(backend).await;
-    h.sim.add_journey(ID, Script::polls(&[("InProgress", 0)]));
-    let outside = h.db.outside().await;
-    sqlx::query("INSERT INTO journeys (instance_id, status) VALUES ($1, 'InProgress')")
-        .bind(ID)
-        .execute(&outside)
-        .await
-        .unwrap();
-    h.clock
-        .set(journeyd::clock::SystemClock.now() + chrono::Duration::seconds(1));
+    let h = inserted_by_another_program(
+        backend,
+        "INSERT INTO journeys (instance_id, status) VALUES ($1, 'InProgress')",
+    )
+    .await;
     assert_eq!(h.poll().await, 1);
 
     let row = h.row(ID).await;
