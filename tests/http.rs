@@ -1,12 +1,12 @@
 //! `/healthz` and `/readyz` in the states a running daemon rarely shows: a loop that never
-//! turned, and a token endpoint that refuses.
+//! turned, a token endpoint that refuses, a database that is gone.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Harness;
+use common::{Backend, Harness};
 use journeyd::api::GbgClient;
 use journeyd::clock::{Clock, ManualClock};
 use journeyd::config::Grant;
@@ -15,6 +15,7 @@ use journeyd::journey::InstanceId;
 use journeyd::service::Liveness;
 use journeyd::simulator::SimulatorConfig;
 use serde_json::Value;
+use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 struct Surface {
@@ -119,5 +120,38 @@ async fn readyz_wants_the_scheduler_the_database_and_a_working_token() {
     assert_eq!(
         (code, &body["checks"]["token"]),
         (200, &Value::from("valid"))
+    );
+}
+
+#[tokio::test]
+async fn readyz_says_when_the_database_is_gone() {
+    let h = Harness::on(Backend::Postgres).await;
+    let surface = serve(&h).await;
+    surface.liveness.ready(surface.clock.now());
+    let (code, body) = get(&surface, "/readyz").await;
+    assert_eq!(
+        (code, &body["checks"]["database"]),
+        (200, &Value::from("ok"))
+    );
+
+    let url: reqwest::Url = h.db.url.parse().unwrap();
+    let name = url.path().trim_start_matches('/');
+    let mut admin = sqlx::PgConnection::connect(&common::postgres_admin_url())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let (code, body) = get(&surface, "/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    let database = body["checks"]["database"].as_str().unwrap();
+    assert!(
+        database.starts_with("error") || database == "timeout",
+        "{body}"
     );
 }
