@@ -607,6 +607,7 @@ async fn operators_get_metrics_health_and_stuck_events() {
         "journeyd_poll_duration_seconds",
         "journeyd_journey_duration_seconds",
         "journeyd_journeys_due",
+        "journeyd_journeys_tracked",
         "journeyd_journeys_stuck",
         "journeyd_oldest_active_journey_age_seconds",
     ] {

@@ -160,16 +160,29 @@ pub fn set_flow(rate: f64, down: Option<DownCause>) {
 
 /// The gauges about the table. Remembers which statuses it has reported, so a status that no
 /// journey has any more drops to zero instead of keeping its last count.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TableGauges {
     statuses: BTreeSet<String>,
 }
+
+impl Default for TableGauges {
+    /// Starts with `none` (journeys not answered yet), so that `journeyd_journeys_tracked` has
+    /// a series, at zero, even while no journey is tracked.
+    fn default() -> Self {
+        Self {
+            statuses: BTreeSet::from([NO_STATUS.to_owned()]),
+        }
+    }
+}
+
+/// The `status` label of journeys GBG GO has not answered for yet.
+const NO_STATUS: &str = "none";
 
 impl TableGauges {
     pub fn update(&mut self, stats: &JourneyStats, now: Timestamp) {
         let mut seen = BTreeSet::new();
         for (status, count) in &stats.active_by_status {
-            let status = status.clone().unwrap_or_else(|| "none".into());
+            let status = status.clone().unwrap_or_else(|| NO_STATUS.into());
             gauge!(JOURNEYS_TRACKED, "status" => status.clone()).set(*count as f64);
             seen.insert(status);
         }
