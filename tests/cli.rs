@@ -210,6 +210,15 @@ async fn config_shows_effective_settings_without_secrets() {
         assert!(text.contains("client_secret = \"[redacted]\""), "{text}");
         assert!(!text.contains("very-secret-value"));
     }
+    // ...or comes from JOURNEYD_CONFIG.
+    let output = Command::new(binary())
+        .arg("config")
+        .current_dir(db.dir.path())
+        .env("JOURNEYD_CONFIG", "journeyd.toml")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("concurrency = 7"));
 }
 
 #[tokio::test]
