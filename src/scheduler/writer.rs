@@ -73,13 +73,14 @@ async fn write_batches(
     }
 }
 
-/// Commits `updates` in one transaction; if that fails, each in a transaction of its own, so a
-/// transient failure (a deadlock victim, say) is retried at once and one update the database
-/// refuses costs no more than itself.
+/// Commits `updates` in one transaction; if the database refuses that, each in a transaction of
+/// its own, so a transient refusal (a deadlock victim, say) is retried at once and one update the
+/// database refuses costs no more than itself. An unreachable database fails the whole batch at
+/// once: retrying update by update would only wait for it again and again.
 async fn commit(store: &dyn Store, owner: &str, updates: &[JourneyUpdate]) -> Vec<Verdict> {
     match store.record(owner, updates).await {
         Ok(applied) => applied.into_iter().map(Ok).collect(),
-        Err(_) if updates.len() > 1 => {
+        Err(err) if updates.len() > 1 && err.is_refusal() => {
             let mut verdicts = Vec::with_capacity(updates.len());
             for update in updates {
                 verdicts.push(
@@ -92,6 +93,9 @@ async fn commit(store: &dyn Store, owner: &str, updates: &[JourneyUpdate]) -> Ve
             }
             verdicts
         }
-        Err(err) => vec![Err(Arc::new(err))],
+        Err(err) => {
+            let err = Arc::new(err);
+            updates.iter().map(|_| Err(err.clone())).collect()
+        }
     }
 }

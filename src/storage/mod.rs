@@ -40,6 +40,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The database itself refused the statement (a constraint, a deadlock, a bad value), as
+    /// opposed to not being reachable: worth retrying the parts of a batch on their own.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(_)))
+    }
+}
+
 /// A due journey handed to one scheduler under a lease.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
