@@ -63,13 +63,19 @@ async fn busy_readers_never_block_the_daemon_nor_get_blocked() {
         path.push("-wal");
         std::path::PathBuf::from(path)
     };
+    let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     let mut largest_wal = 0;
+    let mut truncated_while_reading = 0;
     for round in 0.. {
         h.poll().await; // panics on any store error, SQLITE_BUSY included
         if round % 5 == 0 {
+            let before = wal_size();
             h.store.maintain().await.expect("checkpoint");
+            if wal_size() < before {
+                truncated_while_reading += 1;
+            }
         }
-        largest_wal = largest_wal.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        largest_wal = largest_wal.max(wal_size());
         if h.all_stopped().await {
             break;
         }
@@ -78,6 +84,10 @@ async fn busy_readers_never_block_the_daemon_nor_get_blocked() {
     }
 
     stop.store(true, Ordering::Relaxed);
+    assert!(
+        truncated_while_reading > 0,
+        "checkpoints reset the WAL while the dashboard reads"
+    );
     let reads = dashboard
         .await
         .unwrap()
