@@ -31,8 +31,8 @@ use writer::RecordWriter;
 /// Shortest pause between scans, so a store that keeps reporting due work it then cannot hand
 /// out (leased elsewhere, say) is not asked again in a tight loop.
 const MIN_PAUSE: Duration = Duration::from_millis(5);
-/// With every slot busy, the longest wait for a batch of them to free up before claiming for
-/// those that did.
+/// With some slots free but fewer than a batch, the longest wait for the rest of the batch
+/// before claiming for those that are.
 const CLAIM_BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// How the loop runs, from `poll.*`, `lease.*`, `shutdown.*` and `api.*`.
@@ -246,13 +246,16 @@ impl Scheduler {
             let pause = match self.dispatch(&mut polls).await {
                 Ok((_, Limit::Slots)) => {
                     // Claim in batches: one claim statement for a quarter of the slots rather
-                    // than one per finished poll, waiting a few milliseconds at most.
+                    // than one per finished poll. With some slots free, wait a few
+                    // milliseconds at most for the rest of a batch; with none, sleep until a
+                    // batch is free (or the scan interval passes), never on a short timer.
                     let batch = (shared.settings.concurrency / 4).max(1);
                     shared.wakeup.plan_for_slots(batch);
-                    if shared.slots.available_permits() >= batch {
-                        continue;
+                    match shared.slots.available_permits() {
+                        free if free >= batch => continue,
+                        0 => shared.settings.scan_interval,
+                        _ => CLAIM_BATCH_WAIT,
                     }
-                    CLAIM_BATCH_WAIT
                 }
                 Ok((_, Limit::Budget(retry_at))) => {
                     metrics::record_rate_limit_wait();
