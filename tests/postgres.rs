@@ -83,7 +83,7 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
     let rows = r#"[{"instance_id": "j10", "unchanged_polls": 1, "created_time": null,
                    "polled_at": "2026-01-01T00:00:00Z", "next_poll_at": null,
                    "expected_polls": 0}]"#;
-    let statements: [(&str, &str, &[Value], &[&str]); 10] = [
+    let statements: [(&str, &str, &[Value], &[&str]); 11] = [
         (
             "claim",
             sql::CLAIM_DUE_POSTGRES,
@@ -97,6 +97,13 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
             sql::LOCK_ROWS_POSTGRES,
             &[Text(ids)],
             &["journeys_pkey"],
+        ),
+        (
+            "renew leases",
+            sql::RENEW_LEASES_POSTGRES,
+            &[Text(ids), Text("me"), Time(now)],
+            // By key, or through this owner's leases.
+            &["journeys_pkey", "journeys_leased"],
         ),
         (
             "record same-status polls",

@@ -8,7 +8,7 @@
 mod wakeup;
 mod writer;
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ struct Shared {
     writer: RecordWriter,
     liveness: Arc<Liveness>,
     /// Journeys claimed and not yet written back: the leases the heartbeat renews.
-    in_flight: Mutex<BTreeSet<String>>,
+    in_flight: Mutex<HashSet<String>>,
 }
 
 impl Shared {
@@ -96,7 +96,7 @@ impl Shared {
         self.flow.lock().expect("flow control poisoned")
     }
 
-    fn in_flight(&self) -> MutexGuard<'_, BTreeSet<String>> {
+    fn in_flight(&self) -> MutexGuard<'_, HashSet<String>> {
         self.in_flight.lock().expect("in-flight set poisoned")
     }
 }

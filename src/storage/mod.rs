@@ -273,7 +273,7 @@ pub trait Store: Send + Sync + 'static {
     async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError>;
 
     /// A daemon's heartbeat: marks it alive at `now`, extends its leases of the journeys
-    /// `in_flight` (its polls in flight, sorted by instance ID) to `lease_until`, and returns
+    /// `in_flight` (its polls in flight) to `lease_until`, and returns
     /// how many replicas (itself included) beat after `alive_after`.
     async fn heartbeat(
         &self,

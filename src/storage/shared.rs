@@ -17,6 +17,8 @@ pub(super) trait Dialect: Database {
     /// Locks the rows of `$1` (a JSON array of instance IDs) in instance-ID order before a
     /// group commit writes them, where writers may wait for each other's rows.
     const LOCK_ROWS: Option<&'static str>;
+    /// Extends leases of the journeys in a JSON array (see [`sql::RENEW_LEASES_SQLITE`]).
+    const RENEW_LEASES: &'static str;
     /// Deletes a batch of long-finished journeys (see [`sql::PRUNE_SQLITE`]).
     const PRUNE: &'static str;
 
@@ -145,14 +147,8 @@ where
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     let mut applied = vec![false; updates.len()];
-    if let Some(lock) = DB::LOCK_ROWS {
-        let ids: Vec<&str> = updates.iter().map(|u| u.instance_id.as_str()).collect();
-        let ids = serde_json::to_string(&ids).expect("strings serialize");
-        Binder::<DB>::new(lock)
-            .text(Some(&ids))
-            .fetch_texts(&mut *conn)
-            .await?;
-    }
+    let ids: Vec<&str> = updates.iter().map(|u| u.instance_id.as_str()).collect();
+    lock_rows::<DB>(conn, &json_array(&ids)).await?;
     if let Some(rows) = unchanged_rows(updates) {
         let written: std::collections::HashSet<String> =
             Binder::<DB>::new(DB::RECORD_UNCHANGED_BATCH)
@@ -209,6 +205,29 @@ where
     Ok(applied)
 }
 
+/// Where writers may wait for each other's rows, locks the rows of the journeys in `ids` (a
+/// JSON array) in instance-ID order, so that two transactions never wait for each other.
+async fn lock_rows<DB>(conn: &mut DB::Connection, ids: &str) -> Result<(), sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    if let Some(lock) = DB::LOCK_ROWS {
+        Binder::<DB>::new(lock)
+            .text(Some(ids))
+            .fetch_texts(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn json_array(ids: &[&str]) -> String {
+    serde_json::to_string(ids).expect("strings serialize")
+}
+
 /// The polls among `updates` that saw the same status again, as the JSON array the
 /// backends' `RECORD_UNCHANGED_BATCH` unpacks; `None` when there are none.
 fn unchanged_rows(updates: &[JourneyUpdate]) -> Option<String> {
@@ -232,8 +251,8 @@ fn unchanged_rows(updates: &[JourneyUpdate]) -> Option<String> {
     (!rows.is_empty()).then(|| serde_json::Value::from(rows).to_string())
 }
 
-/// Records `owner`'s heartbeat, extends its leases of the journeys `in_flight` (sorted by
-/// instance ID), and forgets replicas silent for a day or more.
+/// Records `owner`'s heartbeat, extends its leases of the journeys `in_flight`, and forgets
+/// replicas silent for a day or more.
 ///
 /// Only the polls in flight: a journey whose result could not be written stays leased to
 /// `owner`, and renewing every lease it holds would keep that journey from everyone for good.
@@ -249,15 +268,19 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     <DB as Database>::Arguments: IntoArguments<DB>,
     DB::QueryResult: RowsAffected,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
 {
     Binder::<DB>::new(sql::UPSERT_REPLICA)
         .text(Some(owner))
         .time(Some(now))
         .execute(&mut *conn)
         .await?;
-    for instance_id in in_flight {
-        Binder::<DB>::new(sql::RENEW_LEASE)
-            .text(Some(instance_id))
+    if !in_flight.is_empty() {
+        let ids = json_array(in_flight);
+        lock_rows::<DB>(conn, &ids).await?;
+        Binder::<DB>::new(DB::RENEW_LEASES)
+            .text(Some(&ids))
             .text(Some(owner))
             .time(Some(lease_until))
             .execute(&mut *conn)
@@ -311,8 +334,16 @@ where
 
 /// Implements [`Dialect`] for a backend whose timestamps are bound as `$time(timestamp)`.
 macro_rules! dialect {
-    ($database:ty, $time:expr, $record_unchanged_batch:expr, $lock_rows:expr, $prune:expr) => {
+    (
+        $database:ty,
+        $time:expr,
+        $record_unchanged_batch:expr,
+        $lock_rows:expr,
+        $renew_leases:expr,
+        $prune:expr
+    ) => {
         impl Dialect for $database {
+            const RENEW_LEASES: &'static str = $renew_leases;
             const RECORD_UNCHANGED_BATCH: &'static str = $record_unchanged_batch;
             const LOCK_ROWS: Option<&'static str> = $lock_rows;
             const PRUNE: &'static str = $prune;
@@ -345,6 +376,7 @@ dialect!(
     crate::clock::format_timestamp,
     sql::RECORD_UNCHANGED_BATCH_SQLITE,
     None,
+    sql::RENEW_LEASES_SQLITE,
     sql::PRUNE_SQLITE
 );
 dialect!(
@@ -352,5 +384,6 @@ dialect!(
     std::convert::identity,
     sql::RECORD_UNCHANGED_BATCH_POSTGRES,
     Some(sql::LOCK_ROWS_POSTGRES),
+    sql::RENEW_LEASES_POSTGRES,
     sql::PRUNE_POSTGRES
 );

@@ -82,12 +82,26 @@ pub const RECORD_UNCHANGED_BATCH_POSTGRES: &str = record_unchanged_batch!(
     "journeys.lease_owner"
 );
 
-/// Locks the rows a group commit is about to write, in instance-ID order (`$1`: a JSON array
-/// of instance IDs).
-pub const LOCK_ROWS_POSTGRES: &str = "\
-    SELECT instance_id FROM journeys \
-    WHERE instance_id IN (SELECT jsonb_array_elements_text($1::text::jsonb)) \
-    ORDER BY instance_id FOR UPDATE";
+/// The instance IDs in `$1`, a JSON array of strings, as a subquery.
+macro_rules! json_ids_sqlite {
+    () => {
+        "SELECT value FROM json_each($1)"
+    };
+}
+
+macro_rules! json_ids_postgres {
+    () => {
+        "SELECT jsonb_array_elements_text($1::text::jsonb)"
+    };
+}
+
+/// Locks the rows of the journeys in `$1` (a JSON array of instance IDs) in instance-ID order,
+/// before a group commit or a heartbeat writes them.
+pub const LOCK_ROWS_POSTGRES: &str = concat!(
+    "SELECT instance_id FROM journeys WHERE instance_id IN (",
+    json_ids_postgres!(),
+    ") ORDER BY instance_id FOR UPDATE"
+);
 
 /// Adds the transition a written poll observed.
 pub const INSERT_TRANSITION: &str = "\
@@ -138,9 +152,22 @@ pub const UPSERT_REPLICA: &str = "\
     INSERT INTO replicas (owner, started_at, heartbeat_at) VALUES ($1, $2, $2) \
     ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
 
-/// Extends `$2`'s lease of journey `$1` (a poll in flight) to `$3`.
-pub const RENEW_LEASE: &str = "\
-    UPDATE journeys SET lease_expires_at = $3 WHERE instance_id = $1 AND lease_owner = $2";
+/// Extends `$2`'s leases of the journeys in `$1` (its polls in flight, a JSON array of
+/// instance IDs) to `$3`.
+macro_rules! renew_leases {
+    ($ids:expr) => {
+        concat!(
+            "UPDATE journeys SET lease_expires_at = $3 \
+             WHERE lease_owner = $2 AND instance_id IN (",
+            $ids,
+            ")"
+        )
+    };
+}
+
+pub const RENEW_LEASES_SQLITE: &str = renew_leases!(json_ids_sqlite!());
+
+pub const RENEW_LEASES_POSTGRES: &str = renew_leases!(json_ids_postgres!());
 
 /// Replicas whose heartbeat is later than `$1`.
 pub const ALIVE_REPLICAS: &str = "SELECT count(*) FROM replicas WHERE heartbeat_at > $1";

@@ -438,6 +438,8 @@ mod tests {
                 sql::RECORD_UNCHANGED_BATCH_SQLITE,
                 "sqlite_autoindex_journeys_1",
             ),
+            // Through this owner's leases: no more rows than its polls in flight.
+            ("renew leases", sql::RENEW_LEASES_SQLITE, "journeys_leased"),
             ("next due", sql::NEXT_DUE, "journeys_due"),
             (
                 "stuck by age",
