@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::GbgClient;
 use crate::clock::{self, Clock, Timestamp};
-use crate::events::FlowEvent;
+use crate::flow::FlowEvent;
 use crate::flow::{DownCause, FlowControl, FlowSettings, Signal};
 use crate::journey::{InstanceId, PollResult, TrackedJourney};
 use crate::policy::{Decision, Policy};

@@ -5,15 +5,13 @@
 //! Counters move with events (after the change they count is committed); gauges about the
 //! table are refreshed from indexed queries at each scrape (see [`crate::http`]).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::clock::{Timestamp, duration_between};
+use crate::clock::Timestamp;
 use crate::flow::DownCause;
-use crate::storage::{JourneyStats, STUCK_AGE, STUCK_STATUS};
 
 pub const POLLS: &str = "journeyd_polls_total";
 pub const POLL_DURATION: &str = "journeyd_poll_duration_seconds";
@@ -155,53 +153,5 @@ pub fn set_flow(rate: f64, down: Option<DownCause>) {
     for cause in [DownCause::Unavailable, DownCause::AccessDenied] {
         let value = if down == Some(cause) { 1.0 } else { 0.0 };
         gauge!(API_DOWN, "cause" => cause.as_str()).set(value);
-    }
-}
-
-/// The gauges about the table. Remembers which statuses it has reported, so a status that no
-/// journey has any more drops to zero instead of keeping its last count.
-#[derive(Debug)]
-pub struct TableGauges {
-    statuses: BTreeSet<String>,
-}
-
-impl Default for TableGauges {
-    /// Starts with `none` (journeys not answered yet), so that `journeyd_journeys_tracked` has
-    /// a series, at zero, even while no journey is tracked.
-    fn default() -> Self {
-        Self {
-            statuses: BTreeSet::from([NO_STATUS.to_owned()]),
-        }
-    }
-}
-
-/// The `status` label of journeys GBG GO has not answered for yet.
-const NO_STATUS: &str = "none";
-
-impl TableGauges {
-    pub fn update(&mut self, stats: &JourneyStats, now: Timestamp) {
-        let mut seen = BTreeSet::new();
-        for (status, count) in &stats.active_by_status {
-            let status = status.clone().unwrap_or_else(|| NO_STATUS.into());
-            gauge!(JOURNEYS_TRACKED, "status" => status.clone()).set(*count as f64);
-            seen.insert(status);
-        }
-        for gone in self.statuses.difference(&seen) {
-            gauge!(JOURNEYS_TRACKED, "status" => gone.clone()).set(0.0);
-        }
-        self.statuses.extend(seen);
-        for reason in [STUCK_AGE, STUCK_STATUS] {
-            let count = stats
-                .stuck_by_reason
-                .iter()
-                .find(|(r, _)| r == reason)
-                .map_or(0, |(_, count)| *count);
-            gauge!(JOURNEYS_STUCK, "reason" => reason).set(count as f64);
-        }
-        gauge!(JOURNEYS_DUE).set(stats.due as f64);
-        let oldest = stats
-            .oldest_active_start
-            .map_or(0.0, |start| duration_between(start, now).as_secs_f64());
-        gauge!(OLDEST_ACTIVE_AGE).set(oldest);
     }
 }

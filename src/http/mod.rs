@@ -2,6 +2,10 @@
 //! process is alive and its scheduler loop turns) and `/readyz` (the database answers and a
 //! token was obtained, or none was needed yet). Served on `http.listen`.
 
+mod gauges;
+
+pub use gauges::TableGauges;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +25,6 @@ use crate::api::{GbgClient, TokenHealth};
 use crate::clock::{Clock, duration_between, format_timestamp};
 use crate::service::Liveness;
 use crate::storage::Store;
-use crate::telemetry::metrics::TableGauges;
 
 /// The readiness check and the gauges give the database this long to answer.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
