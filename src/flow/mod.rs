@@ -60,6 +60,8 @@ impl Signal {
             PollResult::Observed(_) => Some(Self::Answered),
             PollResult::InvalidRow(_) => None,
             PollResult::Failed(failure) => Some(match failure.class {
+                // Said of the database, not of GBG GO.
+                FailureClass::Unrecordable => return None,
                 FailureClass::Timeout
                 | FailureClass::Connect
                 | FailureClass::Tls
@@ -75,7 +77,8 @@ impl Signal {
                 FailureClass::NotFound
                 | FailureClass::Rejected
                 | FailureClass::ClientError
-                | FailureClass::Malformed => Self::Answered,
+                | FailureClass::Malformed
+                | FailureClass::TooLarge => Self::Answered,
             }),
         }
     }

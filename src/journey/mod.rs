@@ -75,6 +75,11 @@ pub enum FailureClass {
     ClientError,
     /// A 200 whose body breaks the spec.
     Malformed,
+    /// An answer larger than `api.max_response_bytes`; it was not read to its end.
+    TooLarge,
+    /// The database refused to store what the poll learned (a constraint, a value it cannot
+    /// hold); the poll is recorded as this failure instead.
+    Unrecordable,
     /// The token endpoint is down or unreachable.
     TokenUnavailable,
     /// The token endpoint refuses the credentials.
@@ -96,6 +101,8 @@ impl FailureClass {
             Self::Rejected => "rejected",
             Self::ClientError => "client_error",
             Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::Unrecordable => "unrecordable",
             Self::TokenUnavailable => "token_unavailable",
             Self::TokenRejected => "token_rejected",
         }

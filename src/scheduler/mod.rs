@@ -5,6 +5,7 @@
 //! until the next journey falls due, and never longer than `poll.scan_interval`, so rows
 //! inserted by other programs are seen within one interval.
 
+mod poll;
 mod wakeup;
 mod writer;
 
@@ -12,21 +13,19 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::GbgClient;
 use crate::clock::{self, Clock, Timestamp};
-use crate::flow::FlowEvent;
-use crate::flow::{DownCause, FlowControl, FlowSettings, Signal};
-use crate::journey::{InstanceId, PollResult, TrackedJourney};
-use crate::policy::{Decision, Policy};
+use crate::flow::{DownCause, FlowControl, FlowSettings};
+use crate::policy::Policy;
 use crate::service::Liveness;
-use crate::storage::{Claim, Store, StoreError};
+use crate::storage::{Store, StoreError};
 use crate::telemetry::metrics;
 use wakeup::Wakeup;
-use writer::RecordWriter;
+use writer::{RecordWriter, WriterTask};
 
 /// Shortest pause between scans, so a store that keeps reporting due work it then cannot hand
 /// out (leased elsewhere, say) is not asked again in a tight loop.
@@ -74,6 +73,11 @@ pub fn lease_owner_name() -> String {
 pub enum SchedulerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "{0} poll result(s) could not be written before shutdown (the database could not be \
+         written); their journeys are polled again"
+    )]
+    ResultsLost(usize),
 }
 
 struct Shared {
@@ -103,7 +107,9 @@ impl Shared {
 
 pub struct Scheduler {
     shared: Arc<Shared>,
-    writer_task: tokio::task::JoinHandle<()>,
+    writer_task: WriterTask,
+    /// Tells the writer to give up on results the database cannot take, at shutdown.
+    writer_stop: CancellationToken,
 }
 
 /// What stopped one round of handing out work.
@@ -126,8 +132,13 @@ impl Scheduler {
         liveness: Arc<Liveness>,
     ) -> Self {
         let wakeup = Arc::new(Wakeup::default());
-        let (writer, writer_task) =
-            RecordWriter::spawn(store.clone(), settings.owner.clone(), wakeup.clone());
+        let writer_stop = CancellationToken::new();
+        let (writer, writer_task) = RecordWriter::spawn(
+            store.clone(),
+            settings.owner.clone(),
+            wakeup.clone(),
+            writer_stop.clone(),
+        );
         Self {
             shared: Arc::new(Shared {
                 store,
@@ -143,6 +154,7 @@ impl Scheduler {
                 in_flight: Mutex::default(),
             }),
             writer_task,
+            writer_stop,
         }
     }
 
@@ -243,29 +255,40 @@ impl Scheduler {
                 let flow = shared.flow();
                 metrics::set_flow(flow.rate(now), flow.down());
             }
-            let pause = match self.dispatch(&mut polls).await {
-                Ok((_, Limit::Slots)) => {
-                    // Claim in batches: one claim statement for a quarter of the slots rather
-                    // than one per finished poll. With some slots free, wait a few
-                    // milliseconds at most for the rest of a batch; with none, sleep until a
-                    // batch is free (or the scan interval passes), never on a short timer.
-                    let batch = (shared.settings.concurrency / 4).max(1);
-                    shared.wakeup.plan_for_slots(batch);
-                    match shared.slots.available_permits() {
-                        free if free >= batch => continue,
-                        0 => shared.settings.scan_interval,
-                        _ => CLAIM_BATCH_WAIT,
+            let dispatched = if shared.writer.holds_results() {
+                // The database could not take the latest results: claim nothing until they
+                // are written, or a journey whose result is kept (its lease may have run out
+                // meanwhile) could be claimed and polled again. The writer wakes the loop.
+                None
+            } else {
+                Some(self.dispatch(&mut polls).await)
+            };
+            let pause = match dispatched {
+                None => shared.settings.scan_interval,
+                Some(dispatched) => match dispatched {
+                    Ok((_, Limit::Slots)) => {
+                        // Claim in batches: one claim statement for a quarter of the slots rather
+                        // than one per finished poll. With some slots free, wait a few
+                        // milliseconds at most for the rest of a batch; with none, sleep until a
+                        // batch is free (or the scan interval passes), never on a short timer.
+                        let batch = (shared.settings.concurrency / 4).max(1);
+                        shared.wakeup.plan_for_slots(batch);
+                        match shared.slots.available_permits() {
+                            free if free >= batch => continue,
+                            0 => shared.settings.scan_interval,
+                            _ => CLAIM_BATCH_WAIT,
+                        }
                     }
-                }
-                Ok((_, Limit::Budget(retry_at))) => {
-                    metrics::record_rate_limit_wait();
-                    self.pause_until(retry_at)
-                }
-                Ok((_, Limit::Drained)) => self.pause_until_due().await,
-                Err(err) => {
-                    tracing::error!(error = %err, "looking for due journeys failed; retrying");
-                    shared.settings.scan_interval
-                }
+                    Ok((_, Limit::Budget(retry_at))) => {
+                        metrics::record_rate_limit_wait();
+                        self.pause_until(retry_at)
+                    }
+                    Ok((_, Limit::Drained)) => self.pause_until_due().await,
+                    Err(err) => {
+                        report(&err, "looking for due journeys failed; retrying");
+                        shared.settings.scan_interval
+                    }
+                },
             };
             tokio::select! {
                 () = shutdown.cancelled() => {}
@@ -273,7 +296,7 @@ impl Scheduler {
                 () = tokio::time::sleep(pause) => {}
                 _ = heartbeats.tick() => {
                     if let Err(err) = self.heartbeat().await {
-                        tracing::error!(error = %err, "heartbeat failed; retrying");
+                        report(&err, "heartbeat failed; retrying");
                     }
                 }
             }
@@ -296,12 +319,19 @@ impl Scheduler {
         let Self {
             shared,
             writer_task,
+            writer_stop,
         } = self;
         let store = shared.store.clone();
         let owner = shared.settings.owner.clone();
         drop(shared);
-        writer_task.await.ok();
+        // Results are written until the grace period is over, however long the database
+        // takes; after it, the writer tries what is left once more and gives up.
+        writer_stop.cancel();
+        let abandoned = writer_task.await.unwrap_or_default();
         store.release(&owner).await?;
+        if abandoned > 0 {
+            return Err(SchedulerError::ResultsLost(abandoned));
+        }
         tracing::info!("scheduler stopped");
         Ok(())
     }
@@ -371,7 +401,7 @@ impl Scheduler {
                 shared.slots.clone().try_acquire_owned().expect(
                     "only the dispatcher takes slots, and it claimed no more than were free",
                 );
-            polls.spawn(poll_journey(shared.clone(), claim, slot));
+            polls.spawn(poll::poll_journey(shared.clone(), claim, slot));
         }
         let limit = if claimed < admission.allowed {
             Limit::Drained
@@ -384,87 +414,16 @@ impl Scheduler {
     }
 }
 
-/// Polls one claimed journey (unless the policy stops it first) and records the result; holds a
-/// concurrency slot until the result is queued for writing.
-async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedSemaphorePermit) {
-    let now = shared.clock.now();
-    let decision = match claim.journey {
-        Err(problem) => shared.policy.decide(
-            &unreadable_journey(&claim.instance_id, claim.polls, now),
-            PollResult::InvalidRow(problem),
-            now,
-        ),
-        Ok(journey) => match shared.policy.before_poll(&journey, now) {
-            Some(decision) => decision,
-            None => poll_gbg(&shared, &journey).await,
-        },
+/// Logs a failed store call of the loop. A write the database could not take at all was
+/// announced once already (`database_write_failed`); each further one is only for debugging.
+fn report(err: &SchedulerError, what: &'static str) {
+    let announced = match err {
+        SchedulerError::Store(err) => err.write_fault().is_some_and(|fault| fault.is_outage()),
+        SchedulerError::ResultsLost(_) => false,
     };
-    let instance_id = decision.update.instance_id.clone();
-    let written = shared.writer.submit(decision.update).await;
-    // The slot bounds requests in flight; the writer's queue bounds results waiting for their
-    // commit. Freeing the slot now lets results pile up into larger commits under load. The
-    // journey stays leased until its result is written, so it cannot be claimed meanwhile.
-    drop(slot);
-    shared.wakeup.slot_freed(shared.slots.available_permits());
-    let written = written.await;
-    shared.in_flight().remove(&instance_id);
-    match written {
-        Ok(true) => decision.events.iter().for_each(|event| event.emit()),
-        Ok(false) => tracing::warn!(
-            event = "journey_result_discarded",
-            instance_id = %instance_id,
-            "the journey was claimed by someone else meanwhile; this poll's result is dropped"
-        ),
-        Err(err) => tracing::error!(
-            instance_id = %instance_id,
-            error = %err,
-            "recording a poll result failed; the journey is polled again once its lease expires"
-        ),
-    }
-}
-
-/// Asks GBG GO, tells the flow control how that went, and decides what it means.
-async fn poll_gbg(shared: &Shared, journey: &TrackedJourney) -> Decision {
-    let result = match InstanceId::parse(&journey.instance_id) {
-        Ok(id) => {
-            let started = std::time::Instant::now();
-            let result = match shared.api.fetch_state(&id).await {
-                Ok(observation) => PollResult::Observed(observation),
-                Err(err) => PollResult::Failed(err.into()),
-            };
-            let outcome = match &result {
-                PollResult::Failed(failure) => failure.class.as_str(),
-                _ => "ok",
-            };
-            metrics::record_poll(outcome, started.elapsed(), shared.clock.now());
-            result
-        }
-        Err(invalid) => PollResult::InvalidRow(invalid.to_string()),
-    };
-    let now = shared.clock.now();
-    if let Some(signal) = Signal::of(&result) {
-        let event = shared.flow().observe(now, signal);
-        if let Some(event) = event {
-            if matches!(event, FlowEvent::Recovered { .. }) {
-                shared.wakeup.due_at(now);
-            }
-            event.emit();
-        }
-    }
-    shared.policy.decide(journey, result, now)
-}
-
-/// Stand-in history for a row whose stored values cannot be read, so it can be stopped.
-fn unreadable_journey(instance_id: &str, polls: i64, now: Timestamp) -> TrackedJourney {
-    TrackedJourney {
-        instance_id: instance_id.to_owned(),
-        status: None,
-        enqueued_at: now,
-        created_time: None,
-        polls,
-        unchanged_polls: 0,
-        consecutive_errors: 0,
-        consecutive_not_found: 0,
-        stuck: false,
+    if announced {
+        tracing::debug!(error = %err, "{what}");
+    } else {
+        tracing::error!(error = %err, "{what}");
     }
 }

@@ -62,6 +62,12 @@ impl Wakeup {
         }
     }
 
+    /// Something other than due work or free slots changed (kept results were written):
+    /// wakes the scheduler whatever it planned.
+    pub fn resume(&self) {
+        self.notify.notify_one();
+    }
+
     /// Resolves at the next wake-up call, or at once if one came since the last wait.
     pub async fn notified(&self) {
         self.notify.notified().await;

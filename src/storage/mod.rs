@@ -3,11 +3,16 @@
 //! The scheduler and the CLI talk to [`Store`] only; which database sits behind it is decided
 //! once, from `database.url`, by [`open`].
 
+mod fault;
+mod health;
 mod postgres;
+mod session;
 mod shared;
 pub mod sql;
 mod sqlite;
 
+pub use fault::WriteFault;
+pub use health::WriteHealth;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -24,6 +29,12 @@ use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, Transition, Upda
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("cannot write to the database ({fault}) while {operation}: {source}")]
+    Write {
+        operation: &'static str,
+        fault: WriteFault,
+        source: sqlx::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("`database.url`: {0}")]
@@ -41,10 +52,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database itself refused the statement (a constraint, a deadlock, a bad value), as
-    /// opposed to not being reachable: worth retrying the parts of a batch on their own.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, Self::Database(sqlx::Error::Database(_)))
+    /// What kind of failure a write met; `None` for errors that are not failed writes.
+    pub fn write_fault(&self) -> Option<WriteFault> {
+        match self {
+            Self::Write { fault, .. } => Some(*fault),
+            _ => None,
+        }
     }
 }
 
@@ -308,6 +321,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the database answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether writes succeed now, as the latest writes found.
+    fn write_health(&self) -> &WriteHealth;
 
     /// Marks journeys that became stuck at `now` by `rules`, and returns them.
     async fn mark_stuck(

@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres};
 
+use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
     Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, STUCK_AGE,
-    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, shared, sql,
+    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{self, Timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -104,6 +105,7 @@ const ACTIVE_BY_STATUS: &str =
 
 pub struct PostgresStore {
     pool: PgPool,
+    health: WriteHealth,
 }
 
 impl PostgresStore {
@@ -120,7 +122,18 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(Self::options(url)?)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            health: WriteHealth::default(),
+        })
+    }
+
+    async fn session(
+        &self,
+        begin: Begin,
+        operation: &'static str,
+    ) -> Result<WriteSession<'_, Postgres>, StoreError> {
+        WriteSession::begin(&self.pool, begin, operation, &self.health).await
     }
 }
 
@@ -168,9 +181,11 @@ impl Store for PostgresStore {
     }
 
     async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        shared::heartbeat::<Postgres>(&mut conn, owner, now, now, &[]).await?;
-        Ok(())
+        let mut session = self
+            .session(Begin::Autocommit, "registering the daemon")
+            .await?;
+        let result = shared::heartbeat::<Postgres>(session.conn(), owner, now, now, &[]).await;
+        session.finish(result).await
     }
 
     async fn heartbeat(
@@ -181,21 +196,27 @@ impl Store for PostgresStore {
         alive_after: Timestamp,
         in_flight: &[&str],
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        shared::heartbeat::<Postgres>(&mut tx, owner, now, lease_until, in_flight).await?;
-        let alive: i64 = sqlx::query_scalar(sql::ALIVE_REPLICAS)
-            .bind(alive_after)
-            .fetch_one(&mut *tx)
+        let mut session = self
+            .session(POSTGRES_TRANSACTION, "renewing leases")
             .await?;
-        tx.commit().await?;
-        Ok(alive.try_into().unwrap_or(0))
+        let conn = session.conn();
+        let result = async {
+            shared::heartbeat::<Postgres>(conn, owner, now, lease_until, in_flight).await?;
+            sqlx::query_scalar::<_, i64>(sql::ALIVE_REPLICAS)
+                .bind(alive_after)
+                .fetch_one(&mut *conn)
+                .await
+        }
+        .await;
+        Ok(session.finish(result).await?.try_into().unwrap_or(0))
     }
 
     async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let added = shared::enqueue::<Postgres>(&mut tx, ids, now).await?;
-        tx.commit().await?;
-        Ok(Enqueued::counted(ids.len(), added))
+        let mut session = self
+            .session(POSTGRES_TRANSACTION, "enqueueing journeys")
+            .await?;
+        let added = shared::enqueue::<Postgres>(session.conn(), ids, now).await;
+        Ok(Enqueued::counted(ids.len(), session.finish(added).await?))
     }
 
     async fn claim_due(
@@ -205,13 +226,17 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Claim>, StoreError> {
-        let mut rows: Vec<ClaimedRow> = sqlx::query_as(sql::CLAIM_DUE_POSTGRES)
+        let mut session = self
+            .session(Begin::Autocommit, "claiming due journeys")
+            .await?;
+        let rows = sqlx::query_as(sql::CLAIM_DUE_POSTGRES)
             .bind(owner)
             .bind(lease_until)
             .bind(now)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
+            .fetch_all(session.conn())
+            .await;
+        let mut rows: Vec<ClaimedRow> = session.finish(rows).await?;
         rows.sort_by_key(|row| row.next_poll_at);
         Ok(rows.into_iter().map(Claim::from).collect())
     }
@@ -221,10 +246,11 @@ impl Store for PostgresStore {
         owner: &str,
         updates: &[JourneyUpdate],
     ) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let applied = shared::record::<Postgres>(&mut tx, owner, updates).await?;
-        tx.commit().await?;
-        Ok(applied)
+        let mut session = self
+            .session(POSTGRES_TRANSACTION, "recording poll results")
+            .await?;
+        let applied = shared::record::<Postgres>(session.conn(), owner, updates).await;
+        session.finish(applied).await
     }
 
     async fn maintain(&self) -> Result<(), StoreError> {
@@ -237,31 +263,42 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn write_health(&self) -> &WriteHealth {
+        &self.health
+    }
+
     async fn mark_stuck(
         &self,
         now: Timestamp,
         rules: &StuckRules,
     ) -> Result<Vec<NewlyStuck>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut stuck: Vec<NewlyStuck> = sqlx::query_as(AssertSqlSafe(MARK_STUCK_BY_AGE.as_str()))
-            .bind(now)
-            .bind(clock::sub(now, rules.after))
-            .bind(STUCK_AGE)
-            .fetch_all(&mut *tx)
+        let mut session = self
+            .session(POSTGRES_TRANSACTION, "marking stuck journeys")
             .await?;
-        for (status, limit) in &rules.by_status {
-            stuck.extend(
-                sqlx::query_as::<_, NewlyStuck>(AssertSqlSafe(MARK_STUCK_BY_STATUS.as_str()))
+        let conn = session.conn();
+        let result = async {
+            let mut stuck: Vec<NewlyStuck> =
+                sqlx::query_as(AssertSqlSafe(MARK_STUCK_BY_AGE.as_str()))
                     .bind(now)
-                    .bind(clock::sub(now, *limit))
-                    .bind(status)
-                    .bind(STUCK_STATUS)
-                    .fetch_all(&mut *tx)
-                    .await?,
-            );
+                    .bind(clock::sub(now, rules.after))
+                    .bind(STUCK_AGE)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            for (status, limit) in &rules.by_status {
+                stuck.extend(
+                    sqlx::query_as::<_, NewlyStuck>(AssertSqlSafe(MARK_STUCK_BY_STATUS.as_str()))
+                        .bind(now)
+                        .bind(clock::sub(now, *limit))
+                        .bind(status)
+                        .bind(STUCK_STATUS)
+                        .fetch_all(&mut *conn)
+                        .await?,
+                );
+            }
+            Ok(stuck)
         }
-        tx.commit().await?;
-        Ok(stuck)
+        .await;
+        session.finish(result).await
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
@@ -295,8 +332,11 @@ impl Store for PostgresStore {
     }
 
     async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(shared::prune::<Postgres>(&mut conn, stopped_before, batch).await?)
+        let mut session = self
+            .session(Begin::Autocommit, "deleting finished journeys")
+            .await?;
+        let deleted = shared::prune::<Postgres>(session.conn(), stopped_before, batch).await;
+        session.finish(deleted).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -307,10 +347,11 @@ impl Store for PostgresStore {
     }
 
     async fn release(&self, owner: &str) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let released = shared::release::<Postgres>(&mut tx, owner).await?;
-        tx.commit().await?;
-        Ok(released)
+        let mut session = self
+            .session(POSTGRES_TRANSACTION, "releasing leases")
+            .await?;
+        let released = shared::release::<Postgres>(session.conn(), owner).await;
+        session.finish(released).await
     }
 
     async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {

@@ -19,9 +19,10 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
     Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, STUCK_AGE,
-    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, shared, sql,
+    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{self, Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -65,6 +66,7 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Held for the life of a daemon; dropping the store unlocks.
     daemon_lock: Mutex<Option<File>>,
+    health: WriteHealth,
 }
 
 impl SqliteStore {
@@ -120,7 +122,25 @@ impl SqliteStore {
             checkpointer,
             path,
             daemon_lock: Mutex::new(None),
+            health: WriteHealth::default(),
         })
+    }
+
+    /// A write transaction on the writer connection.
+    async fn transaction(
+        &self,
+        operation: &'static str,
+    ) -> Result<WriteSession<'_, Sqlite>, StoreError> {
+        WriteSession::begin(&self.writer, SQLITE_TRANSACTION, operation, &self.health).await
+    }
+
+    /// The writer connection for one statement, or statements that must not share a transaction.
+    async fn autocommit(
+        &self,
+        pool: &SqlitePool,
+        operation: &'static str,
+    ) -> Result<WriteSession<'_, Sqlite>, StoreError> {
+        WriteSession::begin(pool, Begin::Autocommit, operation, &self.health).await
     }
 
     fn lock_file_path(&self) -> PathBuf {
@@ -216,14 +236,17 @@ impl Store for SqliteStore {
         self.lock_for_daemon()?;
         // Holding the lock proves no other daemon is alive, so every lease left in the file
         // belongs to one that died: free them instead of waiting for them to expire.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(RELEASE_ALL_LEASES).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM replicas")
-            .execute(&mut *tx)
-            .await?;
-        shared::heartbeat::<Sqlite>(&mut tx, owner, now, now, &[]).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut session = self.transaction("registering the daemon").await?;
+        let conn = session.conn();
+        let result = async {
+            sqlx::query(RELEASE_ALL_LEASES).execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM replicas")
+                .execute(&mut *conn)
+                .await?;
+            shared::heartbeat::<Sqlite>(conn, owner, now, now, &[]).await
+        }
+        .await;
+        session.finish(result).await
     }
 
     async fn heartbeat(
@@ -234,21 +257,23 @@ impl Store for SqliteStore {
         alive_after: Timestamp,
         in_flight: &[&str],
     ) -> Result<u64, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        shared::heartbeat::<Sqlite>(&mut tx, owner, now, lease_until, in_flight).await?;
-        let alive: i64 = sqlx::query_scalar(sql::ALIVE_REPLICAS)
-            .bind(format_timestamp(alive_after))
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(alive.try_into().unwrap_or(0))
+        let mut session = self.transaction("renewing leases").await?;
+        let conn = session.conn();
+        let result = async {
+            shared::heartbeat::<Sqlite>(conn, owner, now, lease_until, in_flight).await?;
+            sqlx::query_scalar::<_, i64>(sql::ALIVE_REPLICAS)
+                .bind(format_timestamp(alive_after))
+                .fetch_one(&mut *conn)
+                .await
+        }
+        .await;
+        Ok(session.finish(result).await?.try_into().unwrap_or(0))
     }
 
     async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let added = shared::enqueue::<Sqlite>(&mut tx, ids, now).await?;
-        tx.commit().await?;
-        Ok(Enqueued::counted(ids.len(), added))
+        let mut session = self.transaction("enqueueing journeys").await?;
+        let added = shared::enqueue::<Sqlite>(session.conn(), ids, now).await;
+        Ok(Enqueued::counted(ids.len(), session.finish(added).await?))
     }
 
     async fn claim_due(
@@ -258,13 +283,17 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Claim>, StoreError> {
-        let mut rows: Vec<ClaimedRow> = sqlx::query_as(sql::CLAIM_DUE_SQLITE)
+        let mut session = self
+            .autocommit(&self.writer, "claiming due journeys")
+            .await?;
+        let rows = sqlx::query_as(sql::CLAIM_DUE_SQLITE)
             .bind(owner)
             .bind(format_timestamp(lease_until))
             .bind(format_timestamp(now))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.writer)
-            .await?;
+            .fetch_all(session.conn())
+            .await;
+        let mut rows: Vec<ClaimedRow> = session.finish(rows).await?;
         // RETURNING gives no order guarantee; poll the longest-waiting first.
         rows.sort_by(|a, b| a.next_poll_at.cmp(&b.next_poll_at));
         Ok(rows.into_iter().map(ClaimedRow::into_claim).collect())
@@ -275,20 +304,22 @@ impl Store for SqliteStore {
         owner: &str,
         updates: &[JourneyUpdate],
     ) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let applied = shared::record::<Sqlite>(&mut tx, owner, updates).await?;
-        tx.commit().await?;
-        Ok(applied)
+        let mut session = self.transaction("recording poll results").await?;
+        let applied = shared::record::<Sqlite>(session.conn(), owner, updates).await;
+        session.finish(applied).await
     }
 
     async fn maintain(&self) -> Result<(), StoreError> {
         // SQLite checkpoints passively on its own, but a WAL that readers keep in use is never
         // reset and only grows. TRUNCATE waits (briefly) for those readers to move on, copies
         // everything into the database file and empties the WAL.
-        let (busy, wal_frames, checkpointed): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&self.checkpointer)
-                .await?;
+        let mut session = self
+            .autocommit(&self.checkpointer, "checkpointing the WAL")
+            .await?;
+        let checkpoint = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(session.conn())
+            .await;
+        let (busy, wal_frames, checkpointed): (i64, i64, i64) = session.finish(checkpoint).await?;
         if busy != 0 {
             tracing::debug!(
                 wal_frames,
@@ -296,17 +327,24 @@ impl Store for SqliteStore {
                 "WAL checkpoint incomplete: readers hold old snapshots; retrying next time"
             );
         }
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut session = self
+            .autocommit(&self.writer, "returning free pages to the file system")
+            .await?;
+        let vacuum = sqlx::query(sqlx::AssertSqlSafe(format!(
             "PRAGMA incremental_vacuum({VACUUM_PAGES_PER_TICK})"
         )))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        .execute(session.conn())
+        .await;
+        session.finish(vacuum).await.map(drop)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
+    }
+
+    fn write_health(&self) -> &WriteHealth {
+        &self.health
     }
 
     async fn mark_stuck(
@@ -315,26 +353,30 @@ impl Store for SqliteStore {
         rules: &StuckRules,
     ) -> Result<Vec<NewlyStuck>, StoreError> {
         let marked_at = format_timestamp(now);
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut stuck: Vec<NewlyStuck> = sqlx::query_as(sql::MARK_STUCK_BY_AGE)
-            .bind(&marked_at)
-            .bind(format_timestamp(clock::sub(now, rules.after)))
-            .bind(STUCK_AGE)
-            .fetch_all(&mut *tx)
-            .await?;
-        for (status, limit) in &rules.by_status {
-            stuck.extend(
-                sqlx::query_as::<_, NewlyStuck>(sql::MARK_STUCK_BY_STATUS)
-                    .bind(&marked_at)
-                    .bind(format_timestamp(clock::sub(now, *limit)))
-                    .bind(status)
-                    .bind(STUCK_STATUS)
-                    .fetch_all(&mut *tx)
-                    .await?,
-            );
+        let mut session = self.transaction("marking stuck journeys").await?;
+        let conn = session.conn();
+        let result = async {
+            let mut stuck: Vec<NewlyStuck> = sqlx::query_as(sql::MARK_STUCK_BY_AGE)
+                .bind(&marked_at)
+                .bind(format_timestamp(clock::sub(now, rules.after)))
+                .bind(STUCK_AGE)
+                .fetch_all(&mut *conn)
+                .await?;
+            for (status, limit) in &rules.by_status {
+                stuck.extend(
+                    sqlx::query_as::<_, NewlyStuck>(sql::MARK_STUCK_BY_STATUS)
+                        .bind(&marked_at)
+                        .bind(format_timestamp(clock::sub(now, *limit)))
+                        .bind(status)
+                        .bind(STUCK_STATUS)
+                        .fetch_all(&mut *conn)
+                        .await?,
+                );
+            }
+            Ok(stuck)
         }
-        tx.commit().await?;
-        Ok(stuck)
+        .await;
+        session.finish(result).await
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
@@ -372,8 +414,11 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        Ok(shared::prune::<Sqlite>(&mut conn, stopped_before, batch).await?)
+        let mut session = self
+            .autocommit(&self.writer, "deleting finished journeys")
+            .await?;
+        let deleted = shared::prune::<Sqlite>(session.conn(), stopped_before, batch).await;
+        session.finish(deleted).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -386,10 +431,9 @@ impl Store for SqliteStore {
     }
 
     async fn release(&self, owner: &str) -> Result<u64, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let released = shared::release::<Sqlite>(&mut tx, owner).await?;
-        tx.commit().await?;
-        Ok(released)
+        let mut session = self.transaction("releasing leases").await?;
+        let released = shared::release::<Sqlite>(session.conn(), owner).await;
+        session.finish(released).await
     }
 
     async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {

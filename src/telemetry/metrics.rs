@@ -29,6 +29,9 @@ pub const RATE_LIMIT_WAITS: &str = "journeyd_rate_limit_waits_total";
 pub const REQUEST_RATE: &str = "journeyd_request_rate_limit";
 pub const API_DOWN: &str = "journeyd_api_down";
 pub const LAST_SUCCESSFUL_POLL: &str = "journeyd_last_successful_poll_timestamp_seconds";
+pub const DATABASE_WRITE_FAILURES: &str = "journeyd_database_write_failures_total";
+pub const DATABASE_UNWRITABLE: &str = "journeyd_database_unwritable";
+pub const RESULTS_UNWRITTEN: &str = "journeyd_poll_results_unwritten";
 
 /// Installs the global recorder; returns the handle that renders `/metrics`.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
@@ -100,6 +103,19 @@ fn describe() {
         "Requests per second the flow control allows now."
     );
     describe_gauge!(API_DOWN, "1 while GBG GO is considered down, by cause.");
+    describe_counter!(
+        DATABASE_WRITE_FAILURES,
+        "Failed database writes by class (disk_full, read_only, locked, connection_lost, \
+         io_error, server_error, refused)."
+    );
+    describe_gauge!(
+        DATABASE_UNWRITABLE,
+        "1 while the database cannot be written, by class of the latest failure."
+    );
+    describe_gauge!(
+        RESULTS_UNWRITTEN,
+        "Poll results kept in memory because the database could not take them yet."
+    );
     describe_gauge!(
         LAST_SUCCESSFUL_POLL,
         "Unix time of the last poll GBG GO answered (the daemon's start until then)."
@@ -154,4 +170,17 @@ pub fn set_flow(rate: f64, down: Option<DownCause>) {
         let value = if down == Some(cause) { 1.0 } else { 0.0 };
         gauge!(API_DOWN, "cause" => cause.as_str()).set(value);
     }
+}
+
+pub fn record_database_write_failure(class: &'static str) {
+    counter!(DATABASE_WRITE_FAILURES, "class" => class).increment(1);
+}
+
+/// Whether the database cannot be written, with `class` the cause.
+pub fn set_database_unwritable(class: &'static str, unwritable: bool) {
+    gauge!(DATABASE_UNWRITABLE, "class" => class).set(if unwritable { 1.0 } else { 0.0 });
+}
+
+pub fn set_results_unwritten(count: usize) {
+    gauge!(RESULTS_UNWRITTEN).set(count as f64);
 }
