@@ -128,10 +128,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             // Credentials and the API's address are checked before anything is opened.
             let settings = config.daemon()?;
             telemetry::init(&config.log);
+            // Before the store opens, so that its write-health gauges are published.
+            let metrics = metrics::install().context("cannot set up metrics")?;
             let store = open_store(&config).await?;
             let shutdown = shutdown::on_signals().context("cannot listen for signals")?;
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let metrics = metrics::install().context("cannot set up metrics")?;
             daemon::run(&config, &settings, store, clock, shutdown, Some(metrics)).await?;
         }
         Command::Enqueue(args) => {
@@ -181,7 +182,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 
 /// Opens the configured database and brings its schema up to date.
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = storage::open(&config.database.url)
+    let store = storage::open_with(&config.database.url, &config.store_options())
         .await
         .context("cannot open the database")?;
     store.migrate().await?;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::journey::{TerminalStatuses, status_key};
 use crate::policy::{ErrorCurve, Policy, ProgressCurve};
 use crate::secret::Secret;
-use crate::storage::StuckRules;
+use crate::storage::{StoreOptions, StuckRules};
 
 /// The GBG token endpoint shared by every region.
 pub const GBG_TOKEN_URL: &str = "https://api.auth.gbgplc.com/as/token.oauth2";
@@ -72,6 +72,9 @@ pub struct DatabaseConfig {
     /// How often the daemon does database housekeeping (SQLite: a WAL checkpoint).
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
+    /// SQLite: how long a write waits for another program's write lock before it fails.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
 }
 
 impl DatabaseConfig {
@@ -101,6 +104,7 @@ impl std::fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &self.shown_url())
             .field("maintenance_interval", &self.maintenance_interval)
+            .field("busy_timeout", &self.busy_timeout)
             .finish()
     }
 }
@@ -265,6 +269,7 @@ impl Default for Config {
             database: DatabaseConfig {
                 url: "sqlite:journeyd.db".into(),
                 maintenance_interval: Duration::from_secs(30),
+                busy_timeout: StoreOptions::default().busy_timeout,
             },
             api: ApiConfig {
                 region: None,
@@ -428,6 +433,7 @@ impl Config {
                 "database.maintenance_interval",
                 self.database.maintenance_interval,
             ),
+            ("database.busy_timeout", self.database.busy_timeout),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -538,6 +544,13 @@ impl Config {
                 format!("must be an IP address and port such as 127.0.0.1:9464, not {listen:?}"),
             )
         })
+    }
+
+    /// How to open the database.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            busy_timeout: self.database.busy_timeout,
+        }
     }
 
     /// When journeys count as stuck.

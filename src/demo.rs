@@ -140,7 +140,7 @@ pub async fn run(
         None => temp_dir.path().join("journeyd-demo.db"),
     };
     let config = demo_config(format!("sqlite:{}", db_path.display()));
-    let store = storage::open(&config.database.url).await?;
+    let store = storage::open_with(&config.database.url, &config.store_options()).await?;
     store.migrate().await?;
 
     writeln!(

@@ -1,6 +1,6 @@
 //! The small HTTP surface for operators: `/metrics` (Prometheus text format), `/healthz` (the
-//! process is alive and its scheduler loop turns) and `/readyz` (the database answers and a
-//! token was obtained, or none was needed yet). Served on `http.listen`.
+//! process is alive and its scheduler loop turns) and `/readyz` (the database answers and takes
+//! writes, and a token was obtained, or none was needed yet). Served on `http.listen`.
 
 mod gauges;
 
@@ -111,13 +111,19 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         Ok(Err(err)) => format!("error: {err}"),
         Err(_) => "timeout".to_owned(),
     };
+    // A database that answers reads may still refuse writes (a full disk, a held lock).
+    let writes = match state.store.write_health().fault() {
+        None => "ok".to_owned(),
+        Some(fault) => format!("failing: {fault}"),
+    };
     let token = state.api.tokens().health();
     let scheduler = state.liveness.is_ready();
-    let ready = database == "ok" && token != TokenHealth::Failing && scheduler;
+    let ready = database == "ok" && writes == "ok" && token != TokenHealth::Failing && scheduler;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
             "database": database,
+            "database_writes": writes,
             "token": token.as_str(),
             "scheduler": if scheduler { "running" } else { "not_running" },
         },

@@ -120,12 +120,14 @@ struct Writer {
     holding: Arc<AtomicBool>,
 }
 
-/// The updates of a batch not settled yet, with whom to tell and how often each was refused.
+/// The updates of a batch not settled yet, with whom to tell, how often each was refused, and
+/// whether an earlier commit of it may have gone through unseen (its connection broke).
 #[derive(Default)]
 struct Pending {
     updates: Vec<JourneyUpdate>,
     replies: Vec<oneshot::Sender<Verdict>>,
     refusals: Vec<u32>,
+    maybe_written: Vec<bool>,
 }
 
 impl Pending {
@@ -137,9 +139,17 @@ impl Pending {
         self.updates.is_empty()
     }
 
+    fn push(&mut self, request: Request) {
+        self.updates.push(request.update);
+        self.replies.push(request.reply);
+        self.refusals.push(0);
+        self.maybe_written.push(false);
+    }
+
     fn settle(&mut self, index: usize, verdict: Verdict) {
         self.updates.swap_remove(index);
         self.refusals.swap_remove(index);
+        self.maybe_written.swap_remove(index);
         // A poll task that gave up waiting is no reason to stop writing.
         let _ = self.replies.swap_remove(index).send(verdict);
     }
@@ -160,9 +170,7 @@ impl Writer {
         while requests.recv_many(&mut received, MAX_BATCH).await > 0 {
             let mut pending = Pending::default();
             for request in received.drain(..) {
-                pending.updates.push(request.update);
-                pending.replies.push(request.reply);
-                pending.refusals.push(0);
+                pending.push(request);
             }
             abandoned += self.write_kept(&mut pending, &requests).await;
         }
@@ -191,6 +199,7 @@ impl Writer {
                 Attempt::Progress => failures = 0,
                 Attempt::Outage => {
                     failures += 1;
+                    pending.maybe_written.fill(true);
                     self.holding.store(true, Ordering::SeqCst);
                     metrics::set_results_unwritten(pending.len() + queued.len());
                     if self.stop.is_cancelled() {
@@ -221,7 +230,8 @@ impl Writer {
             Ok(applied) => {
                 self.announce_due(&pending.updates);
                 for (index, applied) in applied.into_iter().enumerate().rev() {
-                    pending.settle(index, written(applied));
+                    let verdict = self.verdict(pending, index, applied).await;
+                    pending.settle(index, verdict);
                 }
                 Attempt::Progress
             }
@@ -246,7 +256,8 @@ impl Writer {
             match self.store.record(&self.owner, update).await {
                 Ok(applied) => {
                     self.announce_due(update);
-                    pending.settle(index, written(applied[0]));
+                    let verdict = self.verdict(pending, index, applied[0]).await;
+                    pending.settle(index, verdict);
                 }
                 Err(err) if is_outage(&err) => return Attempt::Outage,
                 Err(err) => {
@@ -259,19 +270,36 @@ impl Writer {
         Attempt::Progress
     }
 
+    /// The verdict on `pending`'s update at `index`, which the database just `applied` or not.
+    /// Not applied means the row moved on: another replica claimed it, or, after a broken
+    /// connection, the commit that seemed to fail went through.
+    async fn verdict(&self, pending: &Pending, index: usize, applied: bool) -> Verdict {
+        if applied {
+            return Verdict::Written;
+        }
+        if !pending.maybe_written[index] {
+            return Verdict::NotOurs;
+        }
+        let update = std::slice::from_ref(&pending.updates[index]);
+        match self.store.recorded(update).await {
+            Ok(recorded) if recorded[0] => Verdict::Written,
+            Ok(_) => Verdict::NotOurs,
+            Err(err) => {
+                tracing::warn!(
+                    instance_id = %update[0].instance_id,
+                    error = %err,
+                    "cannot tell whether an earlier commit of this result went through"
+                );
+                Verdict::NotOurs
+            }
+        }
+    }
+
     /// Wakes the scheduler if a written journey falls due before its planned wake-up.
     fn announce_due(&self, updates: &[JourneyUpdate]) {
         if let Some(soonest) = updates.iter().filter_map(|u| u.next_poll_at).min() {
             self.wakeup.due_at(soonest);
         }
-    }
-}
-
-fn written(applied: bool) -> Verdict {
-    if applied {
-        Verdict::Written
-    } else {
-        Verdict::NotOurs
     }
 }
 

@@ -315,6 +315,11 @@ pub trait Store: Send + Sync + 'static {
     async fn record(&self, owner: &str, updates: &[JourneyUpdate])
     -> Result<Vec<bool>, StoreError>;
 
+    /// Which of `updates` the database holds already. A commit whose connection broke during
+    /// `COMMIT` may have gone through; when such a result is written again and finds its row
+    /// moved on, this tells whether it was its own earlier commit that moved it.
+    async fn recorded(&self, updates: &[JourneyUpdate]) -> Result<Vec<bool>, StoreError>;
+
     /// Periodic housekeeping while a daemon runs (SQLite: checkpoint and truncate the WAL,
     /// return free pages to the file system).
     async fn maintain(&self) -> Result<(), StoreError>;
@@ -356,10 +361,31 @@ pub trait Store: Send + Sync + 'static {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<JourneyRow>, StoreError>;
 }
 
-/// Opens the database named by `database.url`.
+/// How to open the database, beyond its URL (`database.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// SQLite: how long a write waits for another program's write lock before it fails (as
+    /// `locked`, and is tried again later).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the database named by `database.url`, with the default options.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, &StoreOptions::default()).await
+}
+
+/// Opens the database named by `database.url`.
+pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match Backend::of(url)? {
-        Backend::Sqlite => Arc::new(SqliteStore::open(url).await?),
+        Backend::Sqlite => Arc::new(SqliteStore::open(url, options).await?),
         Backend::Postgres => Arc::new(PostgresStore::open(url).await?),
     })
 }

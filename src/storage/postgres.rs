@@ -253,6 +253,11 @@ impl Store for PostgresStore {
         session.finish(applied).await
     }
 
+    async fn recorded(&self, updates: &[JourneyUpdate]) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(shared::recorded::<Postgres>(&mut conn, updates).await?)
+    }
+
     async fn maintain(&self) -> Result<(), StoreError> {
         // PostgreSQL's autovacuum does the housekeeping SQLite needs done by hand.
         Ok(())

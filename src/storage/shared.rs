@@ -205,6 +205,32 @@ where
     Ok(applied)
 }
 
+/// Which of `updates` the rows already hold (see [`sql::RECORDED`]).
+pub(super) async fn recorded<DB>(
+    conn: &mut DB::Connection,
+    updates: &[JourneyUpdate],
+) -> Result<Vec<bool>, sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let mut recorded = Vec::with_capacity(updates.len());
+    for update in updates {
+        let sent_request = !matches!(update.outcome, UpdateOutcome::Stopped { .. });
+        let rows = Binder::<DB>::new(sql::RECORDED)
+            .text(Some(&update.instance_id))
+            .int(Some(update.expected_polls + i64::from(sent_request)))
+            .time(Some(update.polled_at))
+            .fetch_texts(&mut *conn)
+            .await?;
+        recorded.push(!rows.is_empty());
+    }
+    Ok(recorded)
+}
+
 /// Where writers may wait for each other's rows, locks the rows of the journeys in `ids` (a
 /// JSON array) in instance-ID order, so that two transactions never wait for each other.
 async fn lock_rows<DB>(conn: &mut DB::Connection, ids: &str) -> Result<(), sqlx::Error>

@@ -103,6 +103,13 @@ pub const LOCK_ROWS_POSTGRES: &str = concat!(
     ") ORDER BY instance_id FOR UPDATE"
 );
 
+/// Whether a poll's result is in the row already: `$2` the row's poll count after it, `$3` the
+/// poll's time, which it wrote to `last_polled_at` (or `stopped_at`, for a stop without a
+/// request). For a commit whose outcome was lost with its connection.
+pub const RECORDED: &str = "\
+    SELECT instance_id FROM journeys \
+    WHERE instance_id = $1 AND polls = $2 AND (last_polled_at = $3 OR stopped_at = $3)";
+
 /// Adds the transition a written poll observed.
 pub const INSERT_TRANSITION: &str = "\
     INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \

@@ -22,7 +22,8 @@ use sqlx::sqlite::{
 use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
     Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, STUCK_AGE,
-    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
+    STUCK_STATUS, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WriteHealth, shared,
+    sql,
 };
 use crate::clock::{self, Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -47,8 +48,6 @@ const LIST: &str = "\
       AND (NOT $4 OR stuck_since IS NOT NULL) \
     ORDER BY enqueued_at DESC, instance_id LIMIT $3";
 
-/// How long a statement waits for another process's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a checkpoint waits for readers of old snapshots. It holds up journeyd's own writes
 /// meanwhile, so it gives up quickly and tries again at the next maintenance tick.
 const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
@@ -87,14 +86,14 @@ impl SqliteStore {
         }
         Ok(options
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(StoreOptions::default().busy_timeout)
             // FULL: a commit survives power loss, not only a crash of the process.
             .synchronous(SqliteSynchronous::Full))
     }
 
     /// Opens (creating if needed) the database file named by `url`.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = Self::options(url)?;
+    pub async fn open(url: &str, settings: &StoreOptions) -> Result<Self, StoreError> {
+        let options = Self::options(url)?.busy_timeout(settings.busy_timeout);
         let path = options.get_filename().to_path_buf();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -309,6 +308,11 @@ impl Store for SqliteStore {
         session.finish(applied).await
     }
 
+    async fn recorded(&self, updates: &[JourneyUpdate]) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        Ok(shared::recorded::<Sqlite>(&mut conn, updates).await?)
+    }
+
     async fn maintain(&self) -> Result<(), StoreError> {
         // SQLite checkpoints passively on its own, but a WAL that readers keep in use is never
         // reset and only grows. TRUNCATE waits (briefly) for those readers to move on, copies
@@ -470,7 +474,8 @@ mod tests {
     #[tokio::test]
     async fn periodic_statements_use_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&format!("sqlite:{}", dir.path().join("plan.db").display()))
+        let url = format!("sqlite:{}", dir.path().join("plan.db").display());
+        let store = SqliteStore::open(&url, &StoreOptions::default())
             .await
             .unwrap();
         store.migrate().await.unwrap();

@@ -2,6 +2,8 @@
 //! clock the test moves by hand.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -258,7 +260,9 @@ impl Harness {
         let sim = Simulator::start(sim_config, shared_clock.clone())
             .await
             .expect("start simulator");
-        let store = storage::open(&db.url).await.expect("open store");
+        let store = storage::open_with(&db.url, &config.store_options())
+            .await
+            .expect("open store");
         store.migrate().await.expect("migrate");
         let scheduler =
             journeyd::daemon::scheduler(&config, &login(&sim), store.clone(), shared_clock)
