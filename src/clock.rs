@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 
 /// A point in time, always UTC.
 pub type Timestamp = DateTime<Utc>;
@@ -17,13 +17,15 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 }
 
-/// The real clock.
+/// The real clock, to the millisecond: the precision every timestamp is stored with, so that a
+/// time read back from the database equals the one written (PostgreSQL would keep microseconds
+/// from some statements and milliseconds from others).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Utc::now()
+        Utc::now().trunc_subsecs(3)
     }
 }
 

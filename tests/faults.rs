@@ -111,7 +111,8 @@ async fn poll_through_a_write_outage(
     instance_id: &str,
     meanwhile: impl AsyncFnOnce(),
 ) {
-    h.sim.inject(instance_id, Fault::Slow(Duration::from_secs(1)));
+    h.sim
+        .inject(instance_id, Fault::Slow(Duration::from_secs(1)));
     let outage = async {
         until("the request is under way", || {
             !h.sim.fetches(instance_id).is_empty()
@@ -130,9 +131,7 @@ async fn poll_through_a_write_outage(
     assert_eq!(polled.unwrap(), 1);
 }
 
-async fn a_result_kept_past_its_lease_is_written_while_the_journey_is_still_ours(
-    backend: Backend,
-) {
+async fn a_result_kept_past_its_lease_is_written_while_the_journey_is_still_ours(backend: Backend) {
     let logs = CapturedLogs::start();
     let h = harness(backend).await;
     h.sim.add_journey(
@@ -230,7 +229,11 @@ async fn a_result_the_database_refuses_is_recorded_as_an_unrecordable_failure(ba
         expected_path(&["InProgress"]),
         "the rest of the batch is written"
     );
-    assert_eq!(h.store.write_health().fault(), None, "a refusal is no outage");
+    assert_eq!(
+        h.store.write_health().fault(),
+        None,
+        "a refusal is no outage"
+    );
     let failed = logs.events("journey_poll_failed");
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["class"], "unrecordable");

@@ -328,10 +328,17 @@ impl Scheduler {
         // takes; after it, the writer tries what is left once more and gives up.
         writer_stop.cancel();
         let abandoned = writer_task.await.unwrap_or_default();
-        store.release(&owner).await?;
+        let released = store.release(&owner).await;
         if abandoned > 0 {
+            if let Err(err) = released {
+                tracing::error!(
+                    error = %err,
+                    "cannot release leases; they run out after `lease.ttl`"
+                );
+            }
             return Err(SchedulerError::ResultsLost(abandoned));
         }
+        released?;
         tracing::info!("scheduler stopped");
         Ok(())
     }

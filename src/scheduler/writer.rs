@@ -229,11 +229,15 @@ impl Writer {
         match self.store.record(&self.owner, &pending.updates).await {
             Ok(applied) => {
                 self.announce_due(&pending.updates);
+                let mut attempt = Attempt::Progress;
+                // From the end: settling swaps the last update into the settled one's place.
                 for (index, applied) in applied.into_iter().enumerate().rev() {
-                    let verdict = self.verdict(pending, index, applied).await;
-                    pending.settle(index, verdict);
+                    match self.verdict(pending, index, applied).await {
+                        Some(verdict) => pending.settle(index, verdict),
+                        None => attempt = Attempt::Outage,
+                    }
                 }
-                Attempt::Progress
+                attempt
             }
             Err(err) if is_outage(&err) => Attempt::Outage,
             Err(err) if pending.len() == 1 => {
@@ -256,8 +260,10 @@ impl Writer {
             match self.store.record(&self.owner, update).await {
                 Ok(applied) => {
                     self.announce_due(update);
-                    let verdict = self.verdict(pending, index, applied[0]).await;
-                    pending.settle(index, verdict);
+                    match self.verdict(pending, index, applied[0]).await {
+                        Some(verdict) => pending.settle(index, verdict),
+                        None => return Attempt::Outage,
+                    }
                 }
                 Err(err) if is_outage(&err) => return Attempt::Outage,
                 Err(err) => {
@@ -270,28 +276,22 @@ impl Writer {
         Attempt::Progress
     }
 
-    /// The verdict on `pending`'s update at `index`, which the database just `applied` or not.
-    /// Not applied means the row moved on: another replica claimed it, or, after a broken
-    /// connection, the commit that seemed to fail went through.
-    async fn verdict(&self, pending: &Pending, index: usize, applied: bool) -> Verdict {
+    /// The verdict on `pending`'s update at `index`, which the database just `applied` or not;
+    /// `None` while it cannot be told. Not applied means the row moved on: another replica
+    /// claimed it, or, after a broken connection, the commit that seemed to fail went through.
+    async fn verdict(&self, pending: &Pending, index: usize, applied: bool) -> Option<Verdict> {
         if applied {
-            return Verdict::Written;
+            return Some(Verdict::Written);
         }
         if !pending.maybe_written[index] {
-            return Verdict::NotOurs;
+            return Some(Verdict::NotOurs);
         }
         let update = std::slice::from_ref(&pending.updates[index]);
         match self.store.recorded(update).await {
-            Ok(recorded) if recorded[0] => Verdict::Written,
-            Ok(_) => Verdict::NotOurs,
-            Err(err) => {
-                tracing::warn!(
-                    instance_id = %update[0].instance_id,
-                    error = %err,
-                    "cannot tell whether an earlier commit of this result went through"
-                );
-                Verdict::NotOurs
-            }
+            Ok(recorded) if recorded[0] => Some(Verdict::Written),
+            Ok(_) => Some(Verdict::NotOurs),
+            // The database went away again: ask once it is back.
+            Err(_) => None,
         }
     }
 

@@ -132,6 +132,27 @@ impl Daemon {
         }
     }
 
+    /// The address of its HTTP listener, once it listens.
+    pub async fn address(&self) -> String {
+        self.event("http_listening").await["address"]
+            .as_str()
+            .expect("an address")
+            .to_owned()
+    }
+
+    /// `GET path` on its HTTP listener: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("http://{}{path}", self.address().await))
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"));
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// How many events named `name` the log holds so far.
+    pub fn count_events(&self, name: &str) -> usize {
+        self.events().iter().filter(|e| e["event"] == name).count()
+    }
+
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
