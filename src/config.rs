@@ -23,6 +23,8 @@ use crate::storage::{StoreOptions, StuckRules};
 
 /// The GBG token endpoint shared by every region.
 pub const GBG_TOKEN_URL: &str = "https://api.auth.gbgplc.com/as/token.oauth2";
+/// The smallest `api.max_response_bytes`: below it, ordinary answers would not fit.
+const MIN_RESPONSE_BYTES: usize = 1024;
 /// Prefix of the environment variables that override the file; `__` separates nested keys.
 pub const ENV_PREFIX: &str = "JOURNEYD_";
 
@@ -147,6 +149,8 @@ pub struct ApiConfig {
     /// ...up to this.
     #[serde(with = "humantime_serde")]
     pub max_probe_interval: Duration,
+    /// Longest `state/fetch` answer read, in bytes; a longer one is a failure (`too_large`).
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +283,8 @@ impl Default for Config {
                 recovery_period: Duration::from_secs(60),
                 probe_interval: Duration::from_secs(5),
                 max_probe_interval: Duration::from_secs(60),
+                // Real answers are kilobytes: room for a hundredfold, a bounded cost per slot.
+                max_response_bytes: 4 * 1024 * 1024,
             },
             auth: AuthConfig {
                 token_url: GBG_TOKEN_URL.into(),
@@ -480,6 +486,15 @@ impl Config {
         }
         if self.poll.concurrency == 0 {
             return Err(invalid("poll.concurrency", "must be at least 1"));
+        }
+        if self.api.max_response_bytes < MIN_RESPONSE_BYTES {
+            return Err(invalid(
+                "api.max_response_bytes",
+                format!(
+                    "must be at least {MIN_RESPONSE_BYTES} bytes, not {}",
+                    self.api.max_response_bytes
+                ),
+            ));
         }
         if self.poll.not_found_after == 0 {
             return Err(invalid("poll.not_found_after", "must be at least 1"));

@@ -84,7 +84,7 @@ pub fn scheduler(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> Result<Scheduler, DaemonError> {
-    let api = GbgClient::new(settings, config.api.request_timeout, clock.clone())?;
+    let api = GbgClient::new(settings, &config.api, clock.clone())?;
     let liveness = Arc::new(Liveness::new(None));
     Ok(build_scheduler(
         config,
@@ -105,11 +105,7 @@ pub async fn run(
     shutdown: CancellationToken,
     metrics: Option<PrometheusHandle>,
 ) -> Result<(), DaemonError> {
-    let api = Arc::new(GbgClient::new(
-        settings,
-        config.api.request_timeout,
-        clock.clone(),
-    )?);
+    let api = Arc::new(GbgClient::new(settings, &config.api, clock.clone())?);
     let liveness = Arc::new(Liveness::from_env());
     let listener = match config.http_listen()? {
         Some(address) => Some(

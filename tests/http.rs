@@ -31,7 +31,7 @@ async fn serve(h: &Harness) -> Surface {
     let api = Arc::new(
         GbgClient::new(
             &h.sim.daemon_settings(Grant::Password),
-            Duration::from_secs(5),
+            &h.config.api,
             clock.clone(),
         )
         .unwrap(),

@@ -13,7 +13,8 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{describe_transport_error, request_id};
+use super::body::{BodyError, read_limited};
+use super::{MAX_SMALL_BODY, describe_transport_error, request_id};
 use crate::clock::{self, Clock, Timestamp};
 use crate::config::Credentials;
 use crate::secret::Secret;
@@ -256,10 +257,19 @@ impl TokenSource {
             .map_err(|err| AuthError::Transport(describe_transport_error(err)))?;
         let status = response.status();
         let request_id = request_id(&response);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| AuthError::Transport(describe_transport_error(err)))?;
+        let body = match read_limited(response, MAX_SMALL_BODY).await {
+            Ok(body) => body,
+            // An error's fields are only quoted; without them its status says enough.
+            Err(BodyError::TooLarge) if !status.is_success() => Vec::new(),
+            Err(BodyError::TooLarge) => {
+                return Err(AuthError::Malformed(format!(
+                    "answer longer than {MAX_SMALL_BODY} bytes"
+                )));
+            }
+            Err(BodyError::Transport(err)) => {
+                return Err(AuthError::Transport(describe_transport_error(err)));
+            }
+        };
 
         if !status.is_success() {
             // Only the OAuth error fields are quoted: never echo a whole body from this endpoint.

@@ -1,10 +1,13 @@
 //! The GBG GO client: bearer tokens ([`auth`]) and `POST /journey/state/fetch` ([`state`]).
 
 mod auth;
+mod body;
 mod state;
 
 pub use auth::{AccessToken, AuthError, TokenHealth, TokenSource};
 pub use state::parse_state;
+
+use body::BodyError;
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -14,13 +17,16 @@ use reqwest::{Response, StatusCode, Url, header};
 use serde::Deserialize;
 
 use crate::clock::{self, Clock, Timestamp};
-use crate::config::DaemonSettings;
+use crate::config::{ApiConfig, DaemonSettings};
 use crate::journey::{FailureClass, InstanceId, Observation, PollFailure};
 
 /// The header GBG GO puts on every answer; its support asks for it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest error message from GBG GO kept in an error.
 const MAX_MESSAGE_LEN: usize = 500;
+/// Longest error body read for its message (a longer one is not read; its status says enough),
+/// and longest answer of the token endpoint.
+pub(crate) const MAX_SMALL_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -46,6 +52,11 @@ pub enum ApiError {
         reason: String,
         request_id: Option<String>,
     },
+    #[error("answer larger than `api.max_response_bytes` ({limit} bytes); not read further")]
+    TooLarge {
+        limit: usize,
+        request_id: Option<String>,
+    },
     #[error("{0}")]
     Auth(#[from] AuthError),
 }
@@ -56,6 +67,7 @@ impl ApiError {
             Self::Http { request_id, .. }
             | Self::Unauthorized { request_id }
             | Self::Malformed { request_id, .. }
+            | Self::TooLarge { request_id, .. }
             | Self::Auth(
                 AuthError::Rejected { request_id, .. } | AuthError::Unavailable { request_id, .. },
             ) => request_id.as_deref(),
@@ -79,6 +91,7 @@ impl ApiError {
             },
             Self::Unauthorized { .. } => FailureClass::Unauthorized,
             Self::Malformed { .. } => FailureClass::Malformed,
+            Self::TooLarge { .. } => FailureClass::TooLarge,
             Self::Auth(AuthError::Rejected { .. }) => FailureClass::TokenRejected,
             Self::Auth(_) => FailureClass::TokenUnavailable,
         }
@@ -130,17 +143,19 @@ pub struct GbgClient {
     state_url: Url,
     tokens: TokenSource,
     clock: Arc<dyn Clock>,
+    max_response_bytes: usize,
 }
 
 impl GbgClient {
+    /// A client for `settings`, with `api`'s timeout and answer size limit.
     pub fn new(
         settings: &DaemonSettings,
-        request_timeout: Duration,
+        api: &ApiConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
-            .timeout(request_timeout)
-            .connect_timeout(request_timeout)
+            .timeout(api.request_timeout)
+            .connect_timeout(api.request_timeout)
             .user_agent(concat!("journeyd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| ApiError::Transport(describe_transport_error(err)))?;
@@ -161,6 +176,7 @@ impl GbgClient {
             state_url,
             tokens,
             clock,
+            max_response_bytes: api.max_response_bytes,
         })
     }
 
@@ -200,15 +216,30 @@ impl GbgClient {
                 .and_then(|value| parse_retry_after(value, self.clock.now())),
             _ => None,
         };
-        let body = response.bytes().await.map_err(ApiError::from_transport)?;
+        if status == StatusCode::OK {
+            let body = match body::read_limited(response, self.max_response_bytes).await {
+                Ok(body) => body,
+                Err(BodyError::TooLarge) => {
+                    return Err(ApiError::TooLarge {
+                        limit: self.max_response_bytes,
+                        request_id,
+                    });
+                }
+                Err(BodyError::Transport(err)) => return Err(ApiError::from_transport(err)),
+            };
+            return parse_state(&body, id)
+                .map_err(|reason| ApiError::Malformed { reason, request_id });
+        }
+        let message = match body::read_limited(response, MAX_SMALL_BODY).await {
+            Ok(body) => error_message(&body),
+            Err(BodyError::TooLarge) => String::new(),
+            Err(BodyError::Transport(err)) => return Err(ApiError::from_transport(err)),
+        };
         match status {
-            StatusCode::OK => {
-                parse_state(&body, id).map_err(|reason| ApiError::Malformed { reason, request_id })
-            }
             StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized { request_id }),
             _ => Err(ApiError::Http {
                 status: status.as_u16(),
-                message: error_message(&body),
+                message,
                 request_id,
                 retry_after,
             }),

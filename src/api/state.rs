@@ -38,6 +38,10 @@ pub fn parse_state(body: &[u8], asked_for: &InstanceId) -> Result<Observation, S
     })?;
 
     let status = match answer.status {
+        // A NUL, for one, is a value PostgreSQL cannot store.
+        Some(status) if status.chars().any(char::is_control) => {
+            return Err("`status` contains control characters".into());
+        }
         Some(status) if !status.trim().is_empty() => status,
         Some(_) => return Err("`status` is empty".into()),
         None => return Err("`status` is missing".into()),
@@ -119,8 +123,12 @@ mod tests {
 
     #[test]
     fn says_what_breaks_the_spec() {
-        let cases: [(&[u8], &str); 7] = [
+        let cases: [(&[u8], &str); 8] = [
             (b"<html>", "body is not a JSON object"),
+            (
+                br#"{"status": "In\u0000Progress"}"#,
+                "`status` contains control characters",
+            ),
             (br#"{"status": 5}"#, "`status`: invalid type: integer `5`"),
             (br#"{"data": {}}"#, "`status` is missing"),
             (br#"{"status": " "}"#, "`status` is empty"),
