@@ -224,6 +224,14 @@ pub struct ShutdownConfig {
 pub struct HttpConfig {
     /// Address of `/metrics`, `/healthz` and `/readyz`; empty turns the listener off.
     pub listen: String,
+    /// Connections open at most; one more closes the connection idle the longest.
+    pub max_connections: usize,
+    /// A request's headers must be complete this long after their first byte.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A connection without a request under way is closed after this long.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -321,6 +329,9 @@ impl Default for Config {
             },
             http: HttpConfig {
                 listen: "127.0.0.1:9464".into(),
+                max_connections: 256,
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
             },
             stuck: StuckConfig {
                 after: Duration::from_secs(86_400),
@@ -440,6 +451,8 @@ impl Config {
                 self.database.maintenance_interval,
             ),
             ("database.busy_timeout", self.database.busy_timeout),
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.idle_timeout", self.http.idle_timeout),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -495,6 +508,9 @@ impl Config {
                     self.api.max_response_bytes
                 ),
             ));
+        }
+        if self.http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1"));
         }
         if self.poll.not_found_after == 0 {
             return Err(invalid("poll.not_found_after", "must be at least 1"));

@@ -13,7 +13,8 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, DaemonSettings};
 use crate::flow::FlowSettings;
 use crate::housekeeping::{self, HousekeepingSettings};
-use crate::http::{self, HttpState};
+use crate::http::{self, HttpState, ListenerLimits};
+use crate::open_files;
 use crate::scheduler::{Scheduler, SchedulerError, SchedulerSettings, lease_owner_name};
 use crate::service::Liveness;
 use crate::storage::Store;
@@ -46,6 +47,15 @@ fn scheduler_settings(config: &Config) -> SchedulerSettings {
             probe_interval: config.api.probe_interval,
             max_probe_interval: config.api.max_probe_interval,
         },
+    }
+}
+
+/// The HTTP listener's bounds, from `http.*`.
+pub fn listener_limits(config: &Config) -> ListenerLimits {
+    ListenerLimits {
+        max_connections: config.http.max_connections,
+        header_timeout: config.http.header_timeout,
+        idle_timeout: config.http.idle_timeout,
     }
 }
 
@@ -107,6 +117,8 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let api = Arc::new(GbgClient::new(settings, &config.api, clock.clone())?);
     let liveness = Arc::new(Liveness::from_env());
+    let open_files = open_files::raise_limit();
+    let limits = open_files::fit(listener_limits(config), open_files, config.poll.concurrency);
     let listener = match config.http_listen()? {
         Some(address) => Some(
             http::bind(address)
@@ -138,17 +150,15 @@ pub async fn run(
             stalled_after: config.poll.scan_interval * 3 + Duration::from_secs(10),
             gauges: Arc::default(),
         };
-        tokio::spawn(http::serve(listener, state, shutdown.clone()))
+        tokio::spawn(http::serve(listener, state, limits, shutdown.clone()))
     });
 
     let result = scheduler.run(shutdown.clone()).await;
     // If the scheduler stopped on its own, everything else stops with it.
     shutdown.cancel();
     housekeeping.await.ok();
-    if let Some(server) = server
-        && let Ok(Err(err)) = server.await
-    {
-        tracing::warn!(error = %err, "the HTTP listener failed");
+    if let Some(server) = server {
+        server.await.ok();
     }
     Ok(result?)
 }

@@ -11,7 +11,7 @@
 //! - [`housekeeping`]: stuck check, gauges, retention, database maintenance, on timers;
 //! - [`events`], [`telemetry`]: structured log events and metrics; [`http`]: `/metrics`,
 //!   `/healthz`, `/readyz`; [`service`]: liveness and systemd notifications;
-//!   [`shutdown`]: signal handling;
+//!   [`shutdown`]: signal handling; [`open_files`]: the open-file limit and what fits in it;
 //! - [`simulator`], [`demo`]: a simulated GBG GO and the demo that runs the daemon against it.
 
 pub mod api;
@@ -24,6 +24,7 @@ pub mod flow;
 pub mod housekeeping;
 pub mod http;
 pub mod journey;
+pub mod open_files;
 pub mod policy;
 pub mod scheduler;
 pub mod secret;

@@ -49,7 +49,8 @@ async fn serve(h: &Harness) -> Surface {
         stalled_after: Duration::from_secs(13),
         gauges: Arc::default(),
     };
-    tokio::spawn(http::serve(listener, state, stop.clone()));
+    let limits = journeyd::daemon::listener_limits(&h.config);
+    tokio::spawn(http::serve(listener, state, limits, stop.clone()));
     Surface {
         address,
         liveness,

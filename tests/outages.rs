@@ -20,25 +20,49 @@ use serde_json::Value;
 use sqlx::Connection;
 
 const JOURNEYS: usize = 24;
-/// Each status for three answers: a status answered during an outage and then dropped would
-/// be missing from the history, as the next answers say something else.
-const STATUSES: [&str; 6] = [
+/// One answer per status: a result dropped during an outage is a status missing from the
+/// history, as the next answer says something else (a re-poll cannot bring it back).
+const STATUSES: [&str; 11] = [
     "InProgress",
     "Paused",
     "InProgress",
     "Paused",
     "InProgress",
+    "Paused",
+    "InProgress",
+    "Paused",
+    "InProgress",
+    "Paused",
     "Completed",
+];
+/// Polls a tenth of a second apart, so the journeys outlast the start of the outage.
+const PACE: [(&str, &str); 2] = [
+    ("JOURNEYD_POLL__INITIAL_INTERVAL", "100ms"),
+    ("JOURNEYD_POLL__MAX_INTERVAL", "200ms"),
 ];
 
 /// Journeys that keep the daemon writing for a few seconds.
 fn add_journeys(sim: &Simulator, prefix: &str) -> Vec<String> {
-    let script: Vec<(&str, u32)> = STATUSES.iter().map(|s| (*s, 3)).collect();
+    let script: Vec<(&str, u32)> = STATUSES.iter().map(|s| (*s, 1)).collect();
     let ids: Vec<String> = (0..JOURNEYS).map(|n| format!("{prefix}-{n:03}")).collect();
     for id in &ids {
         sim.add_journey(id, Script::polls(&script));
     }
     ids
+}
+
+/// Makes the next answers to `ids` come late, and waits until some are under way: polls in
+/// flight when an outage begins, whose results must be kept through it.
+async fn polls_in_flight(sim: &Simulator, ids: &[String]) {
+    for id in ids {
+        sim.inject(id, Fault::Slow(Duration::from_millis(600)));
+    }
+    let fetched = sim.total_fetches();
+    let deadline = Instant::now() + DEADLINE;
+    while sim.total_fetches() < fetched + 4 {
+        assert!(Instant::now() < deadline, "no poll in flight");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A fault that stops the daemon's writes until it is released.
@@ -56,7 +80,8 @@ async fn survives(db: &TestDb, env: &[(&str, &str)], mut outage: impl Outage, st
     let sim = simulator().await;
     let before = add_journeys(&sim, "before");
     enqueue(db, &before.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut daemon = Daemon::start_with(db, &sim, 1, env);
+    let env: Vec<(&str, &str)> = env.iter().chain(&PACE).copied().collect();
+    let mut daemon = Daemon::start_with(db, &sim, 1, &env);
     daemon.address().await;
     let pool = db.outside().await;
     wait_for_count(
@@ -67,17 +92,7 @@ async fn survives(db: &TestDb, env: &[(&str, &str)], mut outage: impl Outage, st
     .await;
     pool.close().await;
 
-    // Answers that come late, so that polls are in flight when the outage begins and their
-    // results have to be kept through it.
-    for id in &before {
-        sim.inject(id, Fault::Slow(Duration::from_millis(600)));
-    }
-    let fetched = sim.total_fetches();
-    let deadline = Instant::now() + DEADLINE;
-    while sim.total_fetches() < fetched + 4 {
-        assert!(Instant::now() < deadline, "no poll in flight");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    polls_in_flight(&sim, &before).await;
     outage.engage().await;
     let failed = daemon
         .event_where("database_write_failed", |e| e["class"] == outage.class())
@@ -349,17 +364,15 @@ async fn shutdown_while_the_database_cannot_be_written_says_what_was_lost() {
     let sim = simulator().await;
     let ids = add_journeys(&sim, "stop");
     enqueue(&db, &ids.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut daemon = Daemon::start_with(
-        &db,
-        &sim,
-        1,
-        &[
-            ("JOURNEYD_DATABASE__BUSY_TIMEOUT", "100ms"),
-            ("JOURNEYD_SHUTDOWN__GRACE_PERIOD", "1s"),
-        ],
-    );
+    let env = [
+        ("JOURNEYD_DATABASE__BUSY_TIMEOUT", "100ms"),
+        ("JOURNEYD_SHUTDOWN__GRACE_PERIOD", "1s"),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().chain(&PACE).copied().collect();
+    let mut daemon = Daemon::start_with(&db, &sim, 1, &env);
     let pool = db.outside().await;
     wait_for_count(&pool, "SELECT count(*) FROM journey_transitions", 1).await;
+    polls_in_flight(&sim, &ids).await;
     let mut lock = HeldLock {
         db: db.path.clone(),
         holder: None,

@@ -3,8 +3,10 @@
 //! writes, and a token was obtained, or none was needed yet). Served on `http.listen`.
 
 mod gauges;
+mod server;
 
 pub use gauges::TableGauges;
+pub use server::ListenerLimits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,23 +50,27 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves until shutdown.
+/// Serves until shutdown, within `limits`.
 pub async fn serve(
     listener: TcpListener,
     state: HttpState,
+    limits: ListenerLimits,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(event = "http_listening", address = %addr, "serving /metrics, /healthz, /readyz");
+        tracing::info!(
+            event = "http_listening",
+            address = %addr,
+            max_connections = limits.max_connections,
+            "serving /metrics, /healthz, /readyz"
+        );
     }
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    server::serve(listener, app, limits, shutdown).await;
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {

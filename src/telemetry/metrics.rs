@@ -32,6 +32,9 @@ pub const LAST_SUCCESSFUL_POLL: &str = "journeyd_last_successful_poll_timestamp_
 pub const DATABASE_WRITE_FAILURES: &str = "journeyd_database_write_failures_total";
 pub const DATABASE_UNWRITABLE: &str = "journeyd_database_unwritable";
 pub const RESULTS_UNWRITTEN: &str = "journeyd_poll_results_unwritten";
+pub const HTTP_CONNECTIONS: &str = "journeyd_http_connections";
+pub const HTTP_CONNECTIONS_CLOSED: &str = "journeyd_http_connections_closed_total";
+pub const HTTP_ACCEPT_FAILURES: &str = "journeyd_http_accept_failures_total";
 
 /// Installs the global recorder; returns the handle that renders `/metrics`.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
@@ -116,6 +119,16 @@ fn describe() {
         RESULTS_UNWRITTEN,
         "Poll results kept in memory because the database could not take them yet."
     );
+    describe_gauge!(HTTP_CONNECTIONS, "Open connections to the HTTP listener.");
+    describe_counter!(
+        HTTP_CONNECTIONS_CLOSED,
+        "HTTP connections closed by journeyd, by reason (idle_timeout, header_timeout, \
+         evicted, refused)."
+    );
+    describe_counter!(
+        HTTP_ACCEPT_FAILURES,
+        "Failed accepts on the HTTP listener (most often: out of file descriptors)."
+    );
     describe_gauge!(
         LAST_SUCCESSFUL_POLL,
         "Unix time of the last poll GBG GO answered (the daemon's start until then)."
@@ -183,4 +196,16 @@ pub fn set_database_unwritable(class: &'static str, unwritable: bool) {
 
 pub fn set_results_unwritten(count: usize) {
     gauge!(RESULTS_UNWRITTEN).set(count as f64);
+}
+
+pub fn set_http_connections(open: usize) {
+    gauge!(HTTP_CONNECTIONS).set(open as f64);
+}
+
+pub fn record_http_connection_closed(reason: &'static str) {
+    counter!(HTTP_CONNECTIONS_CLOSED, "reason" => reason).increment(1);
+}
+
+pub fn record_http_accept_failure() {
+    counter!(HTTP_ACCEPT_FAILURES).increment(1);
 }

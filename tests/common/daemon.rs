@@ -4,6 +4,7 @@
 //! never assert on how long anything took.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -33,6 +34,28 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra environment variables (`JOURNEYD_*` settings,
     /// systemd's `NOTIFY_SOCKET`).
     pub fn start_with(db: &TestDb, sim: &Simulator, run: u32, env: &[(&str, &str)]) -> Self {
+        Self::spawn(db, sim, run, env, None)
+    }
+
+    /// Like [`Daemon::start_with`], with its open-file limit, soft and hard, lowered to
+    /// `open_files`: it cannot raise it.
+    pub fn start_with_open_files(
+        db: &TestDb,
+        sim: &Simulator,
+        run: u32,
+        env: &[(&str, &str)],
+        open_files: u64,
+    ) -> Self {
+        Self::spawn(db, sim, run, env, Some(open_files))
+    }
+
+    fn spawn(
+        db: &TestDb,
+        sim: &Simulator,
+        run: u32,
+        env: &[(&str, &str)],
+        open_files: Option<u64>,
+    ) -> Self {
         let dir = db.dir.path();
         let sim_config = sim.config();
         std::fs::write(dir.join("password"), format!("{}\n", sim_config.password)).unwrap();
@@ -71,15 +94,31 @@ impl Daemon {
         );
         std::fs::write(dir.join("journeyd.toml"), config).unwrap();
         let log = dir.join(format!("run-{run}.log"));
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["run", "--config", "journeyd.toml"])
             .current_dir(dir)
             .env("JOURNEYD_AUTH__CLIENT_SECRET", &sim_config.client_secret)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("start journeyd run");
+            .stderr(File::create(&log).unwrap());
+        if let Some(limit) = open_files {
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe, and `limit` is a plain value.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command.spawn().expect("start journeyd run");
         Self { child, log }
     }
 

@@ -1,0 +1,429 @@
+//! The HTTP listener, bounded so that no client can take it, or the process's file descriptors,
+//! away from `/healthz` and `/metrics`:
+//! - at most `http.max_connections` connections are open: one more closes the connection idle
+//!   the longest (a client holding idle connections loses them to new ones), or is refused when
+//!   every connection is serving a request;
+//! - a request's headers must be complete within `http.header_timeout` of their first byte, and
+//!   a connection with no request under way is closed after `http.idle_timeout` (newly opened
+//!   or kept alive);
+//! - when accepting fails (most often: the process is out of file descriptors) the listener
+//!   pauses for a moment instead of retrying in a tight loop, and says so at most once a minute.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::telemetry::metrics;
+
+/// How long accepting pauses after it failed.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// A failing accept is logged at most this often.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(60);
+/// At shutdown, how long connections get to finish the request they serve.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// The listener's bounds, from `http.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Serves `app` on `listener` until `shutdown`, within `limits`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ListenerLimits,
+    shutdown: CancellationToken,
+) {
+    let registry = Arc::new(Registry::new(limits.max_connections));
+    let mut connections = JoinSet::new();
+    let mut warned_at: Option<Instant> = None;
+    loop {
+        while connections.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                pause_after(&err, &mut warned_at).await;
+                continue;
+            }
+        };
+        let Some(admitted) = registry.admit() else {
+            metrics::record_http_connection_closed("refused");
+            continue;
+        };
+        connections.spawn(serve_connection(
+            stream,
+            app.clone(),
+            admitted,
+            limits.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let drained = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(DRAIN, drained).await;
+}
+
+/// After a failed accept. A connection its client gave up on is simply skipped; anything else
+/// (most often EMFILE: out of file descriptors, which frees up as connections close) would fail
+/// again at once, so accepting pauses; the waiting clients stay in the kernel's backlog.
+async fn pause_after(err: &std::io::Error, warned_at: &mut Option<Instant>) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted
+    ) {
+        return;
+    }
+    metrics::record_http_accept_failure();
+    if warned_at.is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY) {
+        *warned_at = Some(Instant::now());
+        tracing::warn!(
+            event = "http_accept_failed",
+            error = %err,
+            pause_seconds = ACCEPT_PAUSE.as_secs_f64(),
+            "cannot accept HTTP connections; pausing (logged at most once a minute)"
+        );
+    }
+    tokio::time::sleep(ACCEPT_PAUSE).await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    admitted: Admitted,
+    limits: ListenerLimits,
+    shutdown: CancellationToken,
+) {
+    let activity = admitted.activity.clone();
+    let io = TokioIo::new(Watched {
+        stream,
+        activity: activity.clone(),
+    });
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let app = app.clone();
+        let busy = activity.request_started();
+        async move {
+            let response = app.oneshot(request).await;
+            drop(busy);
+            response
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // The header and idle timeouts are ours (see `Activity`); hyper's own would start counting
+    // headers from the end of the previous answer.
+    builder.timer(TokioTimer::new()).header_read_timeout(None);
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let activity = &admitted.activity;
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => break,
+            reason = activity.expired(&limits), if !closing => {
+                metrics::record_http_connection_closed(reason);
+                break;
+            }
+            () = activity.evicted.cancelled(), if !closing => {
+                metrics::record_http_connection_closed("evicted");
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = shutdown.cancelled(), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            // A connection asked to close gets a request's worth of time to finish.
+            () = tokio::time::sleep(limits.header_timeout), if closing => break,
+        }
+    }
+}
+
+/// The open connections, for the cap and for eviction.
+struct Registry {
+    max: usize,
+    open: Mutex<BTreeMap<u64, Arc<Activity>>>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    fn new(max: usize) -> Self {
+        metrics::set_http_connections(0);
+        Self {
+            max,
+            open: Mutex::default(),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    fn open(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<Activity>>> {
+        self.open.lock().expect("connection registry poisoned")
+    }
+
+    /// Makes room for a new connection, if need be by evicting the one idle the longest;
+    /// `None` when every connection is serving a request.
+    fn admit(self: &Arc<Self>) -> Option<Admitted> {
+        let mut open = self.open();
+        if open.len() >= self.max {
+            let longest_idle = open
+                .iter()
+                .filter_map(|(id, activity)| activity.idle_since().map(|since| (since, *id)))
+                .min()
+                .map(|(_, id)| id)?;
+            let evicted = open.remove(&longest_idle).expect("found above");
+            evicted.evicted.cancel();
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity::new());
+        open.insert(id, activity.clone());
+        metrics::set_http_connections(open.len());
+        Some(Admitted {
+            id,
+            activity,
+            registry: self.clone(),
+        })
+    }
+}
+
+/// A connection's place in the registry, given up when its task ends.
+struct Admitted {
+    id: u64,
+    activity: Arc<Activity>,
+    registry: Arc<Registry>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.registry.open();
+        open.remove(&self.id);
+        metrics::set_http_connections(open.len());
+    }
+}
+
+/// What a connection is doing, which decides when it times out and whether it may be evicted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// No request under way, nothing of the next one received.
+    Idle { since: Instant },
+    /// The first bytes of a request arrived; its headers are not complete yet.
+    ReadingHead { since: Instant },
+    /// Serving this many requests.
+    Busy { requests: usize },
+}
+
+struct Activity {
+    phase: Mutex<Phase>,
+    changed: Notify,
+    evicted: CancellationToken,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            phase: Mutex::new(Phase::Idle {
+                since: Instant::now(),
+            }),
+            changed: Notify::new(),
+            evicted: CancellationToken::new(),
+        }
+    }
+
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().expect("connection phase poisoned")
+    }
+
+    fn idle_since(&self) -> Option<Instant> {
+        match *self.phase() {
+            Phase::Idle { since } => Some(since),
+            _ => None,
+        }
+    }
+
+    fn bytes_received(&self) {
+        let mut phase = self.phase();
+        if let Phase::Idle { .. } = *phase {
+            *phase = Phase::ReadingHead {
+                since: Instant::now(),
+            };
+            self.changed.notify_one();
+        }
+    }
+
+    /// A request's headers are complete and it is being served, until the guard is dropped.
+    fn request_started(self: &Arc<Self>) -> Busy {
+        let mut phase = self.phase();
+        *phase = match *phase {
+            Phase::Busy { requests } => Phase::Busy {
+                requests: requests + 1,
+            },
+            _ => Phase::Busy { requests: 1 },
+        };
+        self.changed.notify_one();
+        Busy(self.clone())
+    }
+
+    /// When the connection times out as it stands, and why.
+    fn deadline(&self, limits: &ListenerLimits) -> Option<(Instant, &'static str)> {
+        match *self.phase() {
+            Phase::Idle { since } => Some((since + limits.idle_timeout, "idle_timeout")),
+            Phase::ReadingHead { since } => Some((since + limits.header_timeout, "header_timeout")),
+            Phase::Busy { .. } => None,
+        }
+    }
+
+    /// Resolves once the connection has timed out, with the reason.
+    async fn expired(&self, limits: &ListenerLimits) -> &'static str {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the phase is read, so no change between the two is missed.
+            changed.as_mut().enable();
+            match self.deadline(limits) {
+                None => changed.await,
+                Some((at, reason)) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {
+                        if self.deadline(limits) == Some((at, reason)) {
+                            return reason;
+                        }
+                    }
+                    () = changed => {}
+                },
+            }
+        }
+    }
+}
+
+/// A request being served.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        let mut phase = activity.phase();
+        *phase = match *phase {
+            Phase::Busy { requests } if requests > 1 => Phase::Busy {
+                requests: requests - 1,
+            },
+            _ => Phase::Idle {
+                since: Instant::now(),
+            },
+        };
+        activity.changed.notify_one();
+    }
+}
+
+/// A connection's socket, telling its [`Activity`] when bytes arrive.
+struct Watched {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.bytes_received();
+        }
+        read
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ListenerLimits {
+        ListenerLimits {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_times_out_idle_or_halfway_through_its_headers_never_while_busy() {
+        let activity = Arc::new(Activity::new());
+        let opened = Instant::now();
+        assert_eq!(
+            activity.deadline(&limits()),
+            Some((opened + Duration::from_secs(60), "idle_timeout"))
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        activity.bytes_received();
+        assert_eq!(
+            activity.deadline(&limits()),
+            Some((opened + Duration::from_secs(6), "header_timeout"))
+        );
+        let busy = activity.request_started();
+        assert_eq!(activity.deadline(&limits()), None);
+        tokio::time::advance(Duration::from_secs(600)).await;
+        drop(busy);
+        assert_eq!(
+            activity.deadline(&limits()),
+            Some((Instant::now() + Duration::from_secs(60), "idle_timeout")),
+            "idle again from the end of the answer"
+        );
+        assert_eq!(activity.expired(&limits()).await, "idle_timeout");
+    }
+
+    #[test]
+    fn at_capacity_the_connection_idle_longest_makes_room_unless_all_are_busy() {
+        let registry = Arc::new(Registry::new(2));
+        let first = registry.admit().unwrap();
+        let second = registry.admit().unwrap();
+        // The first is busy: the second, idle, is evicted for a third.
+        let busy = first.activity.request_started();
+        let third = registry.admit().unwrap();
+        assert!(second.activity.evicted.is_cancelled());
+        assert!(!first.activity.evicted.is_cancelled());
+        // Both left are busy now: a fourth is refused.
+        let _also_busy = third.activity.request_started();
+        assert!(registry.admit().is_none());
+        drop(busy);
+        assert!(registry.admit().is_some(), "the first is idle again");
+        assert!(first.activity.evicted.is_cancelled());
+    }
+}
