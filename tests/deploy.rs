@@ -58,6 +58,12 @@ fn exported() -> BTreeSet<String> {
         metrics::REQUEST_RATE,
         metrics::API_DOWN,
         metrics::LAST_SUCCESSFUL_POLL,
+        metrics::DATABASE_WRITE_FAILURES,
+        metrics::DATABASE_UNWRITABLE,
+        metrics::RESULTS_UNWRITTEN,
+        metrics::HTTP_CONNECTIONS,
+        metrics::HTTP_CONNECTIONS_CLOSED,
+        metrics::HTTP_ACCEPT_FAILURES,
     ]
     .map(str::to_owned)
     .into()
@@ -125,6 +131,7 @@ fn the_unit_is_a_notify_service_with_a_watchdog_and_credentials() {
         "ConfigurationDirectory=journeyd",
         "LoadCredential=client_secret:",
         "LoadCredential=password:",
+        "LimitNOFILE=65536",
     ] {
         assert!(unit.lines().any(|l| l.starts_with(line)), "missing {line}");
     }
