@@ -10,7 +10,9 @@
 //!    polls start after their due time;
 //! 3. lateness at half the maximum rate, with due times spread evenly;
 //! 4. the idle cost (CPU over 30 s with 100,000 journeys tracked and none due) and the delay
-//!    from a plain SQL `INSERT` to the journey's first poll.
+//!    from a plain SQL `INSERT` to the journey's first poll;
+//! 5. answers far over `api.max_response_bytes` (a second fake whose every answer is 64 MiB):
+//!    peak RSS, and how many such answers are turned away a second.
 //!
 //! Every scenario runs in a child process of its own, so its peak RSS and CPU time are its own.
 
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use journeyd::clock::{Clock, SystemClock, Timestamp, format_timestamp, parse_timestamp};
 use journeyd::config::{Config, Credentials, DaemonSettings};
 use journeyd::secret::Secret;
-use journeyd::simulator::{Script, Simulator, SimulatorConfig};
+use journeyd::simulator::{FaultRates, Script, Simulator, SimulatorConfig};
 use journeyd::storage;
 use journeyd::telemetry::metrics;
 use serde::{Deserialize, Serialize};
@@ -62,9 +64,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Serves the simulator until standard input closes. Unknown journeys are welcome: each
 /// follows the script from its first fetch (`InProgress` for ever, or `Completed` after
-/// `--complete-after N` polls).
+/// `--complete-after N` polls). `--oversized-bytes N`: every answer is N bytes long.
 fn fake(args: &[String]) {
     let complete_after: u32 = option(args, "--complete-after").map_or(0, |n| n.parse().unwrap());
+    let oversized_bytes: Option<usize> =
+        option(args, "--oversized-bytes").map(|n| n.parse().unwrap());
     let script = if complete_after == 0 {
         Script::polls(&[("InProgress", 0)])
     } else {
@@ -81,6 +85,13 @@ fn fake(args: &[String]) {
         )
         .await
         .unwrap();
+        if let Some(bytes) = oversized_bytes {
+            sim.set_fault_rates(FaultRates {
+                oversized: 1.0,
+                oversized_bytes: bytes,
+                ..FaultRates::default()
+            });
+        }
         println!("{} {}", sim.base_url(), sim.token_url());
         std::io::stdout().flush().unwrap();
         tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new()))
@@ -96,9 +107,11 @@ struct Fake {
 }
 
 impl Fake {
-    fn start() -> Self {
+    /// A fake GBG GO in a process of its own, started with `args`.
+    fn start(args: &[&str]) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .arg("fake")
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -632,8 +645,11 @@ fn postgres_reachable(url: &str) -> bool {
     runtime().block_on(async { sqlx::PgConnection::connect(url).await.is_ok() })
 }
 
+/// Every answer of the second fake: far over the limit, as in the fault it measures.
+const OVERSIZED_BYTES: usize = 64 << 20;
+
 fn orchestrate(options: &Options) {
-    let fake = Fake::start();
+    let fake = Fake::start(&[]);
     let admin = postgres_admin_url();
     let mut backends = vec![Backend::Sqlite];
     if options.postgres && postgres_reachable(&admin) {
@@ -718,6 +734,21 @@ fn orchestrate(options: &Options) {
             delays.iter().copied().fold(0.0, f64::max),
         ));
     }
+    eprintln!("oversized answers...");
+    let oversized_fake = Fake::start(&["--oversized-bytes", &OVERSIZED_BYTES.to_string()]);
+    let oversized = Scenario {
+        base_url: oversized_fake.base_url.clone(),
+        token_url: oversized_fake.token_url.clone(),
+        ..scenario(Backend::Sqlite, 1_000, Mode::Throughput, options.seconds)
+    }
+    .run_in_child();
+    lines.push(format!(
+        "| Sqlite | every answer {} MiB, limit {} MiB, {CONCURRENCY} polls in flight | {:.0} answers turned away/s, peak RSS {:.1} MiB |",
+        OVERSIZED_BYTES >> 20,
+        Config::default().api.max_response_bytes >> 20,
+        oversized.polls_per_second,
+        oversized.peak_rss_mib,
+    ));
     println!("{}", lines.join("\n"));
 }
 

@@ -572,6 +572,7 @@ async fn under_random_faults_every_journey_still_ends_with_a_clean_history(backe
             c.poll.concurrency = 8;
             c.api.max_requests_per_second = 50.0;
             c.api.request_timeout = Duration::from_secs(5);
+            c.api.max_response_bytes = 64 * 1024;
         },
         SimulatorConfig::default(),
     )
@@ -583,6 +584,8 @@ async fn under_random_faults_every_journey_still_ends_with_a_clean_history(backe
         malformed: 0.04,
         slow: 0.04,
         slow_by: Duration::from_millis(20),
+        oversized: 0.04,
+        oversized_bytes: 1 << 20,
     });
     let statuses = ["InProgress", "Paused", "InProgress", "Completed"];
     let script: Vec<(&str, u32)> = statuses.iter().map(|s| (*s, 2)).collect();

@@ -73,6 +73,9 @@ pub struct FaultRates {
     pub malformed: f64,
     pub slow: f64,
     pub slow_by: Duration,
+    /// Answers of `oversized_bytes`, without a `Content-Length`.
+    pub oversized: f64,
+    pub oversized_bytes: usize,
 }
 
 impl FaultRates {
@@ -89,6 +92,13 @@ impl FaultRates {
             ),
             (self.malformed, Fault::Malformed),
             (self.slow, Fault::Slow(self.slow_by)),
+            (
+                self.oversized,
+                Fault::Oversized {
+                    bytes: self.oversized_bytes,
+                    declared: false,
+                },
+            ),
         ];
         for (rate, fault) in faults {
             threshold += rate;
