@@ -127,7 +127,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             // Credentials and the API's address are checked before anything is opened.
             let settings = config.daemon()?;
-            telemetry::init(&config.log);
+            telemetry::init(config.log.format, &config.log.level);
             // Before the store opens, so that its write-health gauges are published.
             let metrics = metrics::install().context("cannot set up metrics")?;
             let store = open_store(&config).await?;

@@ -2,6 +2,7 @@
 //! process is alive and its scheduler loop turns) and `/readyz` (the database answers and takes
 //! writes, and a token was obtained, or none was needed yet). Served on `http.listen`.
 
+mod connection;
 mod gauges;
 mod server;
 

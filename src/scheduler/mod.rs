@@ -5,6 +5,7 @@
 //! until the next journey falls due, and never longer than `poll.scan_interval`, so rows
 //! inserted by other programs are seen within one interval.
 
+mod dispatch;
 mod poll;
 mod wakeup;
 mod writer;
@@ -18,18 +19,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::GbgClient;
-use crate::clock::{self, Clock, Timestamp};
+use crate::clock::{self, Clock};
 use crate::flow::{DownCause, FlowControl, FlowSettings};
 use crate::policy::Policy;
 use crate::service::Liveness;
 use crate::storage::{Store, StoreError};
 use crate::telemetry::metrics;
+use dispatch::Limit;
 use wakeup::Wakeup;
 use writer::{RecordWriter, WriterTask};
 
-/// Shortest pause between scans, so a store that keeps reporting due work it then cannot hand
-/// out (leased elsewhere, say) is not asked again in a tight loop.
-const MIN_PAUSE: Duration = Duration::from_millis(5);
 /// With some slots free but fewer than a batch, the longest wait for the rest of the batch
 /// before claiming for those that are.
 const CLAIM_BATCH_WAIT: Duration = Duration::from_millis(5);
@@ -112,16 +111,6 @@ pub struct Scheduler {
     writer_stop: CancellationToken,
 }
 
-/// What stopped one round of handing out work.
-enum Limit {
-    /// Every free slot got a journey; more may be due.
-    Slots,
-    /// The request budget (or an outage) allows no more until then (`None`: until a probe ends).
-    Budget(Option<Timestamp>),
-    /// Nothing more is due.
-    Drained,
-}
-
 impl Scheduler {
     pub fn new(
         store: Arc<dyn Store>,
@@ -163,12 +152,11 @@ impl Scheduler {
         self.shared.flow().rate(self.shared.clock.now())
     }
 
-    /// Tells the store this replica is alive, extends the leases of its polls in flight (and of
-    /// no other journey it may still hold: one whose result could not be written is left to
-    /// expire, so it is polled again), and
-    /// takes this replica's share of `api.max_requests_per_second`: the budget is divided
-    /// evenly among the replicas whose heartbeat is fresher than a lease. Returns how many
-    /// replicas are alive.
+    /// Tells the store this replica is alive, extends the leases of its polls in flight (those
+    /// whose result is not written yet, kept results included, and no other journey it may
+    /// still hold), and takes this replica's share of `api.max_requests_per_second`: the budget
+    /// is divided evenly among the replicas whose heartbeat is fresher than a lease. Returns how
+    /// many replicas are alive.
     pub async fn heartbeat(&self) -> Result<u64, SchedulerError> {
         let shared = &self.shared;
         let now = shared.clock.now();
@@ -341,83 +329,6 @@ impl Scheduler {
         released?;
         tracing::info!("scheduler stopped");
         Ok(())
-    }
-
-    /// How long to sleep until `at` (capped by the scan interval).
-    fn pause_until(&self, at: Option<Timestamp>) -> Duration {
-        let shared = &self.shared;
-        let now = shared.clock.now();
-        let latest = clock::add(now, shared.settings.scan_interval);
-        let wake_at = at.map_or(latest, |at| at.min(latest));
-        shared.wakeup.plan(wake_at);
-        clock::duration_between(now, wake_at).max(MIN_PAUSE)
-    }
-
-    /// How long to sleep when nothing more is due now.
-    async fn pause_until_due(&self) -> Duration {
-        let now = self.shared.clock.now();
-        let next_due = match self.shared.store.next_due_at(now).await {
-            Ok(next) => next,
-            Err(err) => {
-                tracing::error!(error = %err, "reading the next due time failed");
-                None
-            }
-        };
-        self.pause_until(next_due)
-    }
-
-    /// Claims as many due journeys as slots and the request budget allow, and starts polling
-    /// them. Returns how many it claimed and what stopped it.
-    async fn dispatch(&self, polls: &mut JoinSet<()>) -> Result<(usize, Limit), SchedulerError> {
-        let shared = &self.shared;
-        let free = shared.slots.available_permits();
-        if free == 0 {
-            return Ok((0, Limit::Slots));
-        }
-        let now = shared.clock.now();
-        let admission = shared.flow().admit(now, free);
-        if admission.allowed == 0 {
-            return Ok((0, Limit::Budget(admission.retry_at)));
-        }
-        let claims = shared
-            .store
-            .claim_due(
-                &shared.settings.owner,
-                now,
-                clock::add(now, shared.settings.lease_ttl),
-                admission.allowed,
-            )
-            .await;
-        let claims = match claims {
-            Ok(claims) => claims,
-            Err(err) => {
-                shared.flow().give_back(admission.allowed);
-                return Err(err.into());
-            }
-        };
-        let claimed = claims.len();
-        shared.flow().give_back(admission.allowed - claimed);
-        shared
-            .in_flight()
-            .extend(claims.iter().map(|claim| claim.instance_id.clone()));
-        for claim in claims {
-            if let Some(due) = claim.due_at {
-                metrics::record_lateness(clock::duration_between(due, now));
-            }
-            let slot =
-                shared.slots.clone().try_acquire_owned().expect(
-                    "only the dispatcher takes slots, and it claimed no more than were free",
-                );
-            polls.spawn(poll::poll_journey(shared.clone(), claim, slot));
-        }
-        let limit = if claimed < admission.allowed {
-            Limit::Drained
-        } else if admission.allowed < free {
-            Limit::Budget(admission.retry_at)
-        } else {
-            Limit::Slots
-        };
-        Ok((claimed, limit))
     }
 }
 

@@ -3,9 +3,11 @@
 //! The scheduler and the CLI talk to [`Store`] only; which database sits behind it is decided
 //! once, from `database.url`, by [`open`].
 
+mod dialect;
 mod fault;
 mod health;
 mod postgres;
+mod row_write;
 mod session;
 mod shared;
 pub mod sql;
@@ -23,7 +25,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
-use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, Transition, UpdateOutcome};
+use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -179,100 +181,6 @@ impl Enqueued {
             added,
             already_tracked: asked as u64 - added,
         }
-    }
-}
-
-/// The column values one [`JourneyUpdate`] writes, flattened for binding. Columns a poll does
-/// not touch are `None` and keep their value (`COALESCE`/`CASE` in the statement).
-struct RowWrite<'a> {
-    instance_id: &'a str,
-    expected_polls: i64,
-    polled_at: Timestamp,
-    /// A request was sent (false when polling stops without one).
-    attempted: bool,
-    next_poll_at: Option<Timestamp>,
-    stopped_at: Option<Timestamp>,
-    stop_reason: Option<&'static str>,
-    /// The observed status; `None` unless the poll observed one.
-    status: Option<&'a str>,
-    created_time: Option<Timestamp>,
-    completed_time: Option<Timestamp>,
-    unchanged_polls: Option<i64>,
-    transition: Option<&'a Transition>,
-    data: Option<&'a str>,
-    consecutive_errors: Option<i64>,
-    consecutive_not_found: Option<i64>,
-    /// The failure's class; `None` unless the poll failed.
-    error_class: Option<&'static str>,
-    /// What goes to `last_error`.
-    error: Option<&'a str>,
-    request_id: Option<&'a str>,
-}
-
-impl<'a> RowWrite<'a> {
-    /// What `update` writes, if it is written row by row: [`UpdateOutcome::Unchanged`] ones are
-    /// written for a whole batch at once instead.
-    fn of(update: &'a JourneyUpdate) -> Option<Self> {
-        let common = RowWrite {
-            instance_id: &update.instance_id,
-            expected_polls: update.expected_polls,
-            polled_at: update.polled_at,
-            attempted: true,
-            next_poll_at: update.next_poll_at,
-            stopped_at: update.stop.map(|_| update.polled_at),
-            stop_reason: update.stop.map(|reason| reason.as_str()),
-            status: None,
-            created_time: None,
-            completed_time: None,
-            unchanged_polls: None,
-            transition: None,
-            data: None,
-            consecutive_errors: None,
-            consecutive_not_found: None,
-            error_class: None,
-            error: None,
-            request_id: None,
-        };
-        Some(match &update.outcome {
-            UpdateOutcome::Unchanged { .. } => return None,
-            UpdateOutcome::Observed {
-                status,
-                created_time,
-                completed_time,
-                unchanged_polls,
-                transition,
-                data,
-            } => RowWrite {
-                status: Some(status),
-                created_time: *created_time,
-                completed_time: *completed_time,
-                unchanged_polls: Some(*unchanged_polls),
-                transition: transition.as_ref(),
-                data: data.as_deref(),
-                consecutive_errors: Some(0),
-                consecutive_not_found: Some(0),
-                ..common
-            },
-            UpdateOutcome::Failed {
-                class,
-                error,
-                request_id,
-                consecutive_errors,
-                consecutive_not_found,
-            } => RowWrite {
-                consecutive_errors: Some(*consecutive_errors),
-                consecutive_not_found: Some(*consecutive_not_found),
-                error_class: Some(class.as_str()),
-                error: Some(error),
-                request_id: request_id.as_deref(),
-                ..common
-            },
-            UpdateOutcome::Stopped { error } => RowWrite {
-                attempted: false,
-                error: error.as_deref(),
-                ..common
-            },
-        })
     }
 }
 

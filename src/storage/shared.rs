@@ -1,108 +1,13 @@
 //! The write paths both backends share. The statements are the same (see [`super::sql`]); what
 //! differs is how a timestamp is bound, which [`Dialect`] says, so each write is written once.
 
-use sqlx::query::Query;
 use sqlx::{Database, Executor, IntoArguments};
 
-use super::{RowWrite, sql};
+use super::dialect::{Binder, Dialect, RowsAffected};
+use super::row_write::RowWrite;
+use super::sql;
 use crate::clock::{Timestamp, format_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, UpdateOutcome};
-
-/// What the shared statements need from a backend: how to bind each kind of value, and the
-/// statements that take a JSON array of rows, which each backend unpacks its own way.
-pub(super) trait Dialect: Database {
-    /// Writes the polls that saw the same status again (see [`unchanged_rows`]): `$1` owner,
-    /// `$2` the rows; returns the instance IDs written.
-    const RECORD_UNCHANGED_BATCH: &'static str;
-    /// Locks the rows of `$1` (a JSON array of instance IDs) in instance-ID order before a
-    /// group commit writes them, where writers may wait for each other's rows.
-    const LOCK_ROWS: Option<&'static str>;
-    /// Extends leases of the journeys in a JSON array (see [`sql::RENEW_LEASES_SQLITE`]).
-    const RENEW_LEASES: &'static str;
-    /// Deletes a batch of long-finished journeys (see [`sql::PRUNE_SQLITE`]).
-    const PRUNE: &'static str;
-
-    fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self>;
-    fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
-    fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self>;
-    /// As stored: RFC 3339 text in SQLite, `timestamptz` in PostgreSQL.
-    fn time<'q>(query: BoundQuery<'q, Self>, value: Option<Timestamp>) -> BoundQuery<'q, Self>;
-}
-
-pub(super) type BoundQuery<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
-
-/// Binds values in order, whatever their kind.
-pub(super) struct Binder<'q, DB: Dialect>(BoundQuery<'q, DB>);
-
-impl<'q, DB: Dialect> Binder<'q, DB> {
-    pub(super) fn new(statement: &'static str) -> Self {
-        Self(sqlx::query(statement))
-    }
-
-    pub(super) fn text(self, value: Option<&str>) -> Self {
-        Self(DB::text(self.0, value))
-    }
-
-    pub(super) fn int(self, value: Option<i64>) -> Self {
-        Self(DB::int(self.0, value))
-    }
-
-    pub(super) fn flag(self, value: bool) -> Self {
-        Self(DB::flag(self.0, value))
-    }
-
-    pub(super) fn time(self, value: Option<Timestamp>) -> Self {
-        Self(DB::time(self.0, value))
-    }
-
-    /// Runs the statement; returns the rows it changed.
-    pub(super) async fn execute<'e, E>(self, executor: E) -> Result<u64, sqlx::Error>
-    where
-        E: Executor<'e, Database = DB>,
-        <DB as Database>::Arguments: IntoArguments<DB>,
-        DB::QueryResult: RowsAffected,
-    {
-        Ok(self.0.execute(executor).await?.rows_affected())
-    }
-}
-
-impl<'q, DB: Dialect> Binder<'q, DB>
-where
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
-    /// Runs the statement; returns its rows' first column as text.
-    pub(super) async fn fetch_texts<'e, E>(self, executor: E) -> Result<Vec<String>, sqlx::Error>
-    where
-        E: Executor<'e, Database = DB>,
-        <DB as Database>::Arguments: IntoArguments<DB>,
-    {
-        use sqlx::Row;
-        self.0
-            .fetch_all(executor)
-            .await?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect()
-    }
-}
-
-/// `rows_affected` of each backend's query result.
-pub(super) trait RowsAffected {
-    fn rows_affected(&self) -> u64;
-}
-
-impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
-    fn rows_affected(&self) -> u64 {
-        self.rows_affected()
-    }
-}
-
-impl RowsAffected for sqlx::postgres::PgQueryResult {
-    fn rows_affected(&self) -> u64 {
-        self.rows_affected()
-    }
-}
 
 /// Inserts journeys not tracked yet; returns how many were new.
 pub(super) async fn enqueue<DB>(
@@ -357,59 +262,3 @@ where
         .execute(&mut *conn)
         .await
 }
-
-/// Implements [`Dialect`] for a backend whose timestamps are bound as `$time(timestamp)`.
-macro_rules! dialect {
-    (
-        $database:ty,
-        $time:expr,
-        $record_unchanged_batch:expr,
-        $lock_rows:expr,
-        $renew_leases:expr,
-        $prune:expr
-    ) => {
-        impl Dialect for $database {
-            const RENEW_LEASES: &'static str = $renew_leases;
-            const RECORD_UNCHANGED_BATCH: &'static str = $record_unchanged_batch;
-            const LOCK_ROWS: Option<&'static str> = $lock_rows;
-            const PRUNE: &'static str = $prune;
-
-            fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
-                query.bind(value)
-            }
-
-            fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self> {
-                query.bind(value)
-            }
-
-            fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self> {
-                query.bind(value)
-            }
-
-            fn time<'q>(
-                query: BoundQuery<'q, Self>,
-                value: Option<Timestamp>,
-            ) -> BoundQuery<'q, Self> {
-                query.bind(value.map($time))
-            }
-        }
-    };
-}
-
-// SQLite has one writer at a time: nobody to wait for.
-dialect!(
-    sqlx::Sqlite,
-    crate::clock::format_timestamp,
-    sql::RECORD_UNCHANGED_BATCH_SQLITE,
-    None,
-    sql::RENEW_LEASES_SQLITE,
-    sql::PRUNE_SQLITE
-);
-dialect!(
-    sqlx::Postgres,
-    std::convert::identity,
-    sql::RECORD_UNCHANGED_BATCH_POSTGRES,
-    Some(sql::LOCK_ROWS_POSTGRES),
-    sql::RENEW_LEASES_POSTGRES,
-    sql::PRUNE_POSTGRES
-);

@@ -6,7 +6,7 @@
 //! each plan on each backend. Public so that those tests (and an operator's `EXPLAIN`) can use
 //! the very statements the daemon runs.
 
-/// Writes one poll's result; both backends bind [`RowWrite`](super::RowWrite) to it in the numbered order.
+/// Writes one poll's result; both backends bind [`RowWrite`](super::row_write::RowWrite) to it in the numbered order.
 /// Guarded by the lease and the poll count, so a result is written once or not at all.
 pub const RECORD_POLL: &str = "\
     UPDATE journeys SET \

@@ -6,18 +6,27 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written (`log.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
 
 /// Installs the global subscriber: JSON lines (one object per event, fields at the top level)
-/// or human-readable text, on stderr.
-pub fn init(config: &LogConfig) {
-    let format = config.format.unwrap_or(if std::io::stderr().is_terminal() {
+/// or human-readable text, on stderr. `format`: `None` chooses by whether stderr is a terminal;
+/// `level` is a `tracing` filter.
+pub fn init(format: Option<LogFormat>, level: &str) {
+    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
         LogFormat::Pretty
     } else {
         LogFormat::Json
     });
     // `Config::load` has already checked the filter.
-    let filter = EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

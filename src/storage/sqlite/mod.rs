@@ -26,7 +26,11 @@ use super::{
     sql,
 };
 use crate::clock::{self, Timestamp, format_timestamp, parse_timestamp};
-use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
+use crate::journey::{InstanceId, JourneyUpdate, status_key};
+
+mod claimed;
+
+use claimed::ClaimedRow;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -173,55 +177,6 @@ impl SqliteStore {
             Err(TryLockError::Error(source)) => Err(StoreError::Lock { lock_file, source }),
         }
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct ClaimedRow {
-    instance_id: String,
-    status: Option<String>,
-    enqueued_at: String,
-    created_time: Option<String>,
-    polls: i64,
-    unchanged_polls: i64,
-    consecutive_errors: i64,
-    consecutive_not_found: i64,
-    stuck_since: Option<String>,
-    next_poll_at: Option<String>,
-}
-
-impl ClaimedRow {
-    fn into_claim(self) -> Claim {
-        let journey = (|| {
-            Ok(TrackedJourney {
-                enqueued_at: column_timestamp("enqueued_at", &self.enqueued_at)?,
-                created_time: self
-                    .created_time
-                    .as_deref()
-                    .map(|text| column_timestamp("created_time", text))
-                    .transpose()?,
-                instance_id: self.instance_id.clone(),
-                status: self.status,
-                polls: self.polls,
-                unchanged_polls: self.unchanged_polls,
-                consecutive_errors: self.consecutive_errors,
-                consecutive_not_found: self.consecutive_not_found,
-                stuck: self.stuck_since.is_some(),
-            })
-        })();
-        Claim {
-            due_at: self
-                .next_poll_at
-                .as_deref()
-                .and_then(|text| parse_timestamp(text).ok()),
-            instance_id: self.instance_id,
-            polls: self.polls,
-            journey,
-        }
-    }
-}
-
-fn column_timestamp(column: &str, text: &str) -> Result<Timestamp, String> {
-    parse_timestamp(text).map_err(|err| format!("column `{column}`: {err}"))
 }
 
 #[async_trait]
@@ -466,80 +421,4 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every statement the daemon runs per poll or on a timer must be served by an index, so
-    /// its cost does not grow with the history kept in the table.
-    #[tokio::test]
-    async fn periodic_statements_use_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("plan.db").display());
-        let store = SqliteStore::open(&url, &StoreOptions::default())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let statements = [
-            ("claim", sql::CLAIM_DUE_SQLITE, "journeys_due"),
-            ("record", sql::RECORD_POLL, "sqlite_autoindex_journeys_1"),
-            (
-                "record unchanged",
-                sql::RECORD_UNCHANGED_BATCH_SQLITE,
-                "sqlite_autoindex_journeys_1",
-            ),
-            // Through this owner's leases: no more rows than its polls in flight.
-            ("renew leases", sql::RENEW_LEASES_SQLITE, "journeys_leased"),
-            ("next due", sql::NEXT_DUE, "journeys_due"),
-            (
-                "stuck by age",
-                sql::MARK_STUCK_BY_AGE,
-                "journeys_active_started",
-            ),
-            (
-                "stuck by status",
-                sql::MARK_STUCK_BY_STATUS,
-                "journeys_active_in_status",
-            ),
-            (
-                "active by status",
-                ACTIVE_BY_STATUS,
-                "journeys_active_status",
-            ),
-            ("stuck by reason", sql::STUCK_BY_REASON, "journeys_stuck"),
-            ("due count", sql::COUNT_DUE, "journeys_due"),
-            (
-                "oldest active",
-                sql::OLDEST_ACTIVE_START,
-                "journeys_active_started",
-            ),
-            ("prune", sql::PRUNE_SQLITE, "journeys_stopped"),
-            ("prunable", sql::PRUNABLE, "journeys_stopped"),
-            (
-                "transitions",
-                sql::TRANSITIONS,
-                "journey_transitions_by_journey",
-            ),
-        ];
-        for (name, statement, index) in statements {
-            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN QUERY PLAN {statement}"
-            )))
-            .fetch_all(&store.writer)
-            .await
-            .unwrap();
-            let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
-            assert!(
-                !steps
-                    .iter()
-                    .any(|step| *step == "SCAN journeys" || *step == "SCAN j"),
-                "{name} scans the whole table: {steps:?}"
-            );
-            assert!(
-                steps
-                    .iter()
-                    .any(|step| step.contains(&format!("INDEX {index}"))),
-                "{name} does not use {index}: {steps:?}"
-            );
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,171 @@
+//! The checks every value goes through before anything runs, each failure naming its key.
+
+use std::net::SocketAddr;
+
+use reqwest::Url;
+
+use super::{Config, ConfigError, invalid};
+
+/// The smallest `api.max_response_bytes`: below it, ordinary answers would not fit.
+const MIN_RESPONSE_BYTES: usize = 1024;
+
+impl Config {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        crate::storage::check_url(&self.database.url)
+            .map_err(|err| invalid("database.url", err.to_string()))?;
+        let positive = [
+            ("api.request_timeout", self.api.request_timeout),
+            ("poll.initial_interval", self.poll.initial_interval),
+            ("poll.max_interval", self.poll.max_interval),
+            ("poll.scan_interval", self.poll.scan_interval),
+            ("retry.initial_backoff", self.retry.initial_backoff),
+            ("retry.max_backoff", self.retry.max_backoff),
+            ("lease.ttl", self.lease.ttl),
+            ("api.recovery_period", self.api.recovery_period),
+            ("api.probe_interval", self.api.probe_interval),
+            ("api.max_probe_interval", self.api.max_probe_interval),
+            ("poll.give_up_after", self.poll.give_up_after),
+            ("shutdown.grace_period", self.shutdown.grace_period),
+            ("stuck.after", self.stuck.after),
+            ("stuck.check_interval", self.stuck.check_interval),
+            ("retention.finished_after", self.retention.finished_after),
+            ("retention.interval", self.retention.interval),
+            (
+                "database.maintenance_interval",
+                self.database.maintenance_interval,
+            ),
+            ("database.busy_timeout", self.database.busy_timeout),
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.idle_timeout", self.http.idle_timeout),
+        ];
+        for (key, value) in positive {
+            if value.is_zero() {
+                return Err(invalid(key, "must be longer than zero"));
+            }
+        }
+        if self.poll.max_interval < self.poll.initial_interval {
+            return Err(invalid(
+                "poll.max_interval",
+                "must be at least `poll.initial_interval`",
+            ));
+        }
+        if self.retry.max_backoff < self.retry.initial_backoff {
+            return Err(invalid(
+                "retry.max_backoff",
+                "must be at least `retry.initial_backoff`",
+            ));
+        }
+        if !(self.poll.multiplier >= 1.0 && self.poll.multiplier.is_finite()) {
+            return Err(invalid(
+                "poll.multiplier",
+                format!(
+                    "must be a number of at least 1.0, not {}",
+                    self.poll.multiplier
+                ),
+            ));
+        }
+        for (key, jitter) in [
+            ("poll.jitter", self.poll.jitter),
+            ("retry.jitter", self.retry.jitter),
+        ] {
+            if !(0.0..=1.0).contains(&jitter) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 0.0 and 1.0, not {jitter}"),
+                ));
+            }
+        }
+        if self.lease.ttl < self.api.request_timeout * 2 {
+            return Err(invalid(
+                "lease.ttl",
+                "must be at least twice `api.request_timeout`, so a poll never outlives its lease",
+            ));
+        }
+        if self.poll.concurrency == 0 {
+            return Err(invalid("poll.concurrency", "must be at least 1"));
+        }
+        if self.api.max_response_bytes < MIN_RESPONSE_BYTES {
+            return Err(invalid(
+                "api.max_response_bytes",
+                format!(
+                    "must be at least {MIN_RESPONSE_BYTES} bytes, not {}",
+                    self.api.max_response_bytes
+                ),
+            ));
+        }
+        if self.http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1"));
+        }
+        if self.poll.not_found_after == 0 {
+            return Err(invalid("poll.not_found_after", "must be at least 1"));
+        }
+        if !(self.api.max_requests_per_second > 0.0 && self.api.max_requests_per_second.is_finite())
+        {
+            return Err(invalid(
+                "api.max_requests_per_second",
+                format!(
+                    "must be a positive number, not {}",
+                    self.api.max_requests_per_second
+                ),
+            ));
+        }
+        if self.api.max_probe_interval < self.api.probe_interval {
+            return Err(invalid(
+                "api.max_probe_interval",
+                "must be at least `api.probe_interval`",
+            ));
+        }
+        if self
+            .poll
+            .terminal_statuses
+            .iter()
+            .any(|s| s.trim().is_empty())
+        {
+            return Err(invalid(
+                "poll.terminal_statuses",
+                "must not contain empty statuses",
+            ));
+        }
+        if let Some(base_url) = &self.api.base_url {
+            http_url("api.base_url", base_url)?;
+        }
+        http_url("auth.token_url", &self.auth.token_url)?;
+        self.http_listen()?;
+        if let Some((status, _)) = self
+            .stuck
+            .status_after
+            .iter()
+            .find(|(_, limit)| limit.is_zero())
+        {
+            return Err(invalid(
+                "stuck.status_after",
+                format!("gives {status:?} a zero limit; it must be longer than zero"),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|err| invalid("log.level", format!("is not a valid filter: {err}")))?;
+        Ok(())
+    }
+
+    /// Where to serve `/metrics`, `/healthz` and `/readyz`; `None` when `http.listen` is empty.
+    pub fn http_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let listen = self.http.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            invalid(
+                "http.listen",
+                format!("must be an IP address and port such as 127.0.0.1:9464, not {listen:?}"),
+            )
+        })
+    }
+}
+
+pub(super) fn http_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|err| invalid(key, format!("is not a URL: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(key, "must be an http:// or https:// URL"));
+    }
+    Ok(url)
+}

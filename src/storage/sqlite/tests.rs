@@ -1,0 +1,77 @@
+//! The SQLite backend's query plans.
+
+use super::*;
+
+/// Every statement the daemon runs per poll or on a timer must be served by an index, so
+/// its cost does not grow with the history kept in the table.
+#[tokio::test]
+async fn periodic_statements_use_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("plan.db").display());
+    let store = SqliteStore::open(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let statements = [
+        ("claim", sql::CLAIM_DUE_SQLITE, "journeys_due"),
+        ("record", sql::RECORD_POLL, "sqlite_autoindex_journeys_1"),
+        (
+            "record unchanged",
+            sql::RECORD_UNCHANGED_BATCH_SQLITE,
+            "sqlite_autoindex_journeys_1",
+        ),
+        // Through this owner's leases: no more rows than its polls in flight.
+        ("renew leases", sql::RENEW_LEASES_SQLITE, "journeys_leased"),
+        ("next due", sql::NEXT_DUE, "journeys_due"),
+        (
+            "stuck by age",
+            sql::MARK_STUCK_BY_AGE,
+            "journeys_active_started",
+        ),
+        (
+            "stuck by status",
+            sql::MARK_STUCK_BY_STATUS,
+            "journeys_active_in_status",
+        ),
+        (
+            "active by status",
+            ACTIVE_BY_STATUS,
+            "journeys_active_status",
+        ),
+        ("stuck by reason", sql::STUCK_BY_REASON, "journeys_stuck"),
+        ("due count", sql::COUNT_DUE, "journeys_due"),
+        (
+            "oldest active",
+            sql::OLDEST_ACTIVE_START,
+            "journeys_active_started",
+        ),
+        ("prune", sql::PRUNE_SQLITE, "journeys_stopped"),
+        ("prunable", sql::PRUNABLE, "journeys_stopped"),
+        (
+            "transitions",
+            sql::TRANSITIONS,
+            "journey_transitions_by_journey",
+        ),
+    ];
+    for (name, statement, index) in statements {
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {statement}"
+        )))
+        .fetch_all(&store.writer)
+        .await
+        .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        assert!(
+            !steps
+                .iter()
+                .any(|step| *step == "SCAN journeys" || *step == "SCAN j"),
+            "{name} scans the whole table: {steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains(&format!("INDEX {index}"))),
+            "{name} does not use {index}: {steps:?}"
+        );
+    }
+}
