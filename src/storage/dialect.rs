@@ -56,6 +56,21 @@ impl<'q, DB: Dialect> Binder<'q, DB> {
         Self(DB::time(self.0, value))
     }
 
+    /// Runs the statement; returns its rows as `T`s.
+    pub(super) async fn fetch_as<'e, E, T>(self, executor: E) -> Result<Vec<T>, sqlx::Error>
+    where
+        E: Executor<'e, Database = DB>,
+        <DB as Database>::Arguments: IntoArguments<DB>,
+        T: for<'r> sqlx::FromRow<'r, DB::Row>,
+    {
+        self.0
+            .fetch_all(executor)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+
     /// Runs the statement; returns the rows it changed.
     pub(super) async fn execute<'e, E>(self, executor: E) -> Result<u64, sqlx::Error>
     where

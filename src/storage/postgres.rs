@@ -15,10 +15,10 @@ use sqlx::{AssertSqlSafe, Postgres};
 
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
-    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, STUCK_AGE,
-    STUCK_STATUS, Store, StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
+    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, Store, StoreError,
+    StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
-use crate::clock::{self, Timestamp};
+use crate::clock::Timestamp;
 use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -184,8 +184,8 @@ impl Store for PostgresStore {
         let mut session = self
             .session(Begin::Autocommit, "registering the daemon")
             .await?;
-        let result = shared::heartbeat::<Postgres>(session.conn(), owner, now, now, &[]).await;
-        session.finish(result).await
+        let result = shared::heartbeat::<Postgres>(session.conn(), owner, now, now, now, &[]).await;
+        session.finish(result).await.map(drop)
     }
 
     async fn heartbeat(
@@ -200,15 +200,10 @@ impl Store for PostgresStore {
             .session(POSTGRES_TRANSACTION, "renewing leases")
             .await?;
         let conn = session.conn();
-        let result = async {
-            shared::heartbeat::<Postgres>(conn, owner, now, lease_until, in_flight).await?;
-            sqlx::query_scalar::<_, i64>(sql::ALIVE_REPLICAS)
-                .bind(alive_after)
-                .fetch_one(&mut *conn)
-                .await
-        }
-        .await;
-        Ok(session.finish(result).await?.try_into().unwrap_or(0))
+        let alive =
+            shared::heartbeat::<Postgres>(conn, owner, now, lease_until, alive_after, in_flight)
+                .await;
+        session.finish(alive).await
     }
 
     async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
@@ -280,30 +275,9 @@ impl Store for PostgresStore {
         let mut session = self
             .session(POSTGRES_TRANSACTION, "marking stuck journeys")
             .await?;
-        let conn = session.conn();
-        let result = async {
-            let mut stuck: Vec<NewlyStuck> =
-                sqlx::query_as(AssertSqlSafe(MARK_STUCK_BY_AGE.as_str()))
-                    .bind(now)
-                    .bind(clock::sub(now, rules.after))
-                    .bind(STUCK_AGE)
-                    .fetch_all(&mut *conn)
-                    .await?;
-            for (status, limit) in &rules.by_status {
-                stuck.extend(
-                    sqlx::query_as::<_, NewlyStuck>(AssertSqlSafe(MARK_STUCK_BY_STATUS.as_str()))
-                        .bind(now)
-                        .bind(clock::sub(now, *limit))
-                        .bind(status)
-                        .bind(STUCK_STATUS)
-                        .fetch_all(&mut *conn)
-                        .await?,
-                );
-            }
-            Ok(stuck)
-        }
-        .await;
-        session.finish(result).await
+        let statements = (MARK_STUCK_BY_AGE.as_str(), MARK_STUCK_BY_STATUS.as_str());
+        let stuck = shared::mark_stuck::<Postgres>(session.conn(), statements, now, rules).await;
+        session.finish(stuck).await
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {

@@ -5,8 +5,8 @@ use sqlx::{Database, Executor, IntoArguments};
 
 use super::dialect::{Binder, Dialect, RowsAffected};
 use super::row_write::RowWrite;
-use super::sql;
-use crate::clock::{Timestamp, format_timestamp};
+use super::{NewlyStuck, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
+use crate::clock::{self, Timestamp, format_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, UpdateOutcome};
 
 /// Inserts journeys not tracked yet; returns how many were new.
@@ -182,8 +182,8 @@ fn unchanged_rows(updates: &[JourneyUpdate]) -> Option<String> {
     (!rows.is_empty()).then(|| serde_json::Value::from(rows).to_string())
 }
 
-/// Records `owner`'s heartbeat, extends its leases of the journeys `in_flight`, and forgets
-/// replicas silent for a day or more.
+/// Records `owner`'s heartbeat, extends its leases of the journeys `in_flight`, forgets
+/// replicas silent for a day or more, and returns how many beat after `alive_after`.
 ///
 /// Only the polls in flight: a journey whose result could not be written stays leased to
 /// `owner`, and renewing every lease it holds would keep that journey from everyone for good.
@@ -192,8 +192,9 @@ pub(super) async fn heartbeat<DB>(
     owner: &str,
     now: Timestamp,
     lease_until: Timestamp,
+    alive_after: Timestamp,
     in_flight: &[&str],
-) -> Result<(), sqlx::Error>
+) -> Result<u64, sqlx::Error>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -201,6 +202,7 @@ where
     DB::QueryResult: RowsAffected,
     for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     Binder::<DB>::new(sql::UPSERT_REPLICA)
         .text(Some(owner))
@@ -222,7 +224,47 @@ where
         .time(Some(long_gone))
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    let alive = Binder::<DB>::new(sql::ALIVE_REPLICAS)
+        .time(Some(alive_after))
+        .fetch_as::<_, (i64,)>(&mut *conn)
+        .await?;
+    Ok(alive
+        .first()
+        .map_or(0, |(count,)| (*count).try_into().unwrap_or(0)))
+}
+
+/// Marks journeys that became stuck at `now` by `rules`, with the backend's renderings of
+/// [`sql::MARK_STUCK_BY_AGE`] and [`sql::MARK_STUCK_BY_STATUS`]; returns them.
+pub(super) async fn mark_stuck<DB>(
+    conn: &mut DB::Connection,
+    (by_age, by_status): (&'static str, &'static str),
+    now: Timestamp,
+    rules: &StuckRules,
+) -> Result<Vec<NewlyStuck>, sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    NewlyStuck: for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let mut stuck = Binder::<DB>::new(by_age)
+        .time(Some(now))
+        .time(Some(clock::sub(now, rules.after)))
+        .text(Some(STUCK_AGE))
+        .fetch_as(&mut *conn)
+        .await?;
+    for (status, limit) in &rules.by_status {
+        stuck.extend(
+            Binder::<DB>::new(by_status)
+                .time(Some(now))
+                .time(Some(clock::sub(now, *limit)))
+                .text(Some(status))
+                .text(Some(STUCK_STATUS))
+                .fetch_as::<_, NewlyStuck>(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(stuck)
 }
 
 /// Drops `owner`'s leases and its replica row.

@@ -21,11 +21,10 @@ use sqlx::sqlite::{
 
 use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
-    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, STUCK_AGE,
-    STUCK_STATUS, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WriteHealth, shared,
-    sql,
+    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, Store, StoreError,
+    StoreOptions, StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
-use crate::clock::{self, Timestamp, format_timestamp, parse_timestamp};
+use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{InstanceId, JourneyUpdate, status_key};
 
 mod claimed;
@@ -197,10 +196,10 @@ impl Store for SqliteStore {
             sqlx::query("DELETE FROM replicas")
                 .execute(&mut *conn)
                 .await?;
-            shared::heartbeat::<Sqlite>(conn, owner, now, now, &[]).await
+            shared::heartbeat::<Sqlite>(conn, owner, now, now, now, &[]).await
         }
         .await;
-        session.finish(result).await
+        session.finish(result).await.map(drop)
     }
 
     async fn heartbeat(
@@ -213,15 +212,10 @@ impl Store for SqliteStore {
     ) -> Result<u64, StoreError> {
         let mut session = self.transaction("renewing leases").await?;
         let conn = session.conn();
-        let result = async {
-            shared::heartbeat::<Sqlite>(conn, owner, now, lease_until, in_flight).await?;
-            sqlx::query_scalar::<_, i64>(sql::ALIVE_REPLICAS)
-                .bind(format_timestamp(alive_after))
-                .fetch_one(&mut *conn)
-                .await
-        }
-        .await;
-        Ok(session.finish(result).await?.try_into().unwrap_or(0))
+        let alive =
+            shared::heartbeat::<Sqlite>(conn, owner, now, lease_until, alive_after, in_flight)
+                .await;
+        session.finish(alive).await
     }
 
     async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
@@ -311,31 +305,10 @@ impl Store for SqliteStore {
         now: Timestamp,
         rules: &StuckRules,
     ) -> Result<Vec<NewlyStuck>, StoreError> {
-        let marked_at = format_timestamp(now);
         let mut session = self.transaction("marking stuck journeys").await?;
-        let conn = session.conn();
-        let result = async {
-            let mut stuck: Vec<NewlyStuck> = sqlx::query_as(sql::MARK_STUCK_BY_AGE)
-                .bind(&marked_at)
-                .bind(format_timestamp(clock::sub(now, rules.after)))
-                .bind(STUCK_AGE)
-                .fetch_all(&mut *conn)
-                .await?;
-            for (status, limit) in &rules.by_status {
-                stuck.extend(
-                    sqlx::query_as::<_, NewlyStuck>(sql::MARK_STUCK_BY_STATUS)
-                        .bind(&marked_at)
-                        .bind(format_timestamp(clock::sub(now, *limit)))
-                        .bind(status)
-                        .bind(STUCK_STATUS)
-                        .fetch_all(&mut *conn)
-                        .await?,
-                );
-            }
-            Ok(stuck)
-        }
-        .await;
-        session.finish(result).await
+        let statements = (sql::MARK_STUCK_BY_AGE, sql::MARK_STUCK_BY_STATUS);
+        let stuck = shared::mark_stuck::<Sqlite>(session.conn(), statements, now, rules).await;
+        session.finish(stuck).await
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
