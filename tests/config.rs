@@ -134,6 +134,23 @@ fn invalid_values_are_refused_with_their_key() {
             ("JOURNEYD_DATABASE__URL", "sqlite::memory:", "database.url"),
             ("JOURNEYD_LOG__LEVEL", "info,=[", "log.level"),
             ("JOURNEYD_POLL__INTERVAL", "5s", "interval"),
+            (
+                "JOURNEYD_API__MAX_RESPONSE_BYTES",
+                "100",
+                "api.max_response_bytes",
+            ),
+            (
+                "JOURNEYD_HTTP__MAX_CONNECTIONS",
+                "0",
+                "http.max_connections",
+            ),
+            ("JOURNEYD_HTTP__HEADER_TIMEOUT", "0s", "http.header_timeout"),
+            ("JOURNEYD_HTTP__IDLE_TIMEOUT", "0s", "http.idle_timeout"),
+            (
+                "JOURNEYD_DATABASE__BUSY_TIMEOUT",
+                "0s",
+                "database.busy_timeout",
+            ),
         ];
         for (var, value, key) in cases {
             jail.clear_env();

@@ -36,6 +36,8 @@ pub(super) struct WriteSession<'h, DB: Database> {
     begin: Begin,
     operation: &'static str,
     health: &'h WriteHealth,
+    /// Whether its success shows that journeys can be written again (see [`Self::upkeep`]).
+    ends_outages: bool,
     finished: bool,
 }
 
@@ -62,6 +64,7 @@ where
             begin,
             operation,
             health,
+            ends_outages: true,
             finished: false,
         };
         if let Begin::Transaction(statement) = begin
@@ -72,6 +75,14 @@ where
             return Err(session.fail(err));
         }
         Ok(session)
+    }
+
+    /// Marks the session as upkeep (a WAL checkpoint): its failure is a write failure like any
+    /// other, but its success proves nothing about writing journeys (a checkpoint copies pages
+    /// in place on a full disk), so it does not end an outage.
+    pub(super) fn upkeep(mut self) -> Self {
+        self.ends_outages = false;
+        self
     }
 
     pub(super) fn conn(&mut self) -> &mut DB::Connection {
@@ -94,7 +105,9 @@ where
         match result {
             Ok(value) => {
                 self.finished = true;
-                self.health.succeeded();
+                if self.ends_outages {
+                    self.health.succeeded();
+                }
                 Ok(value)
             }
             Err(err) => Err(self.fail(err)),

@@ -268,7 +268,8 @@ impl Store for SqliteStore {
         // everything into the database file and empties the WAL.
         let mut session = self
             .autocommit(&self.checkpointer, "checkpointing the WAL")
-            .await?;
+            .await?
+            .upkeep();
         let checkpoint = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(session.conn())
             .await;
@@ -282,7 +283,8 @@ impl Store for SqliteStore {
         }
         let mut session = self
             .autocommit(&self.writer, "returning free pages to the file system")
-            .await?;
+            .await?
+            .upkeep();
         let vacuum = sqlx::query(sqlx::AssertSqlSafe(format!(
             "PRAGMA incremental_vacuum({VACUUM_PAGES_PER_TICK})"
         )))
