@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use journeyd::clock::{Clock, SystemClock, Timestamp, format_timestamp, parse_timestamp};
-use journeyd::config::{Config, Credentials, DaemonSettings};
+use journeyd::config::{BaseUrls, Config, Credentials, DaemonSettings};
+use journeyd::journey::ApiVersion;
 use journeyd::secret::Secret;
 use journeyd::simulator::{FaultRates, Script, Simulator, SimulatorConfig};
 use journeyd::storage;
@@ -280,7 +281,7 @@ impl Scenario {
 
         let config = self.config(&database.url);
         let settings = DaemonSettings {
-            base_url: self.base_url.parse().unwrap(),
+            base_urls: BaseUrls::from_base(self.base_url.parse().unwrap(), ApiVersion::V1),
             token_url: self.token_url.parse().unwrap(),
             credentials: credentials(),
         };

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use journeyd::clock::{self, Clock, SystemClock};
 use journeyd::config::{Config, ConfigError};
-use journeyd::journey::InstanceId;
+use journeyd::journey::{ApiVersion, InstanceId};
 use journeyd::storage::{self, JourneyRow, ListFilter, Store};
 use journeyd::telemetry::metrics;
 use journeyd::{daemon, demo, housekeeping, shutdown, telemetry};
@@ -64,6 +64,9 @@ enum Command {
         /// Keep the demo database at this path instead of a temporary file.
         #[arg(long, value_name = "PATH")]
         keep_database: Option<PathBuf>,
+        /// The GBG GO API version the journeys run on.
+        #[arg(long, value_name = "VERSION", default_value = "v1")]
+        api_version: ApiVersion,
     },
 }
 
@@ -71,6 +74,10 @@ enum Command {
 struct EnqueueArgs {
     /// Instance IDs to track.
     ids: Vec<String>,
+    /// The GBG GO API version the journeys were started on (default: `api.version` when the
+    /// daemon first polls them).
+    #[arg(long, value_name = "VERSION")]
+    api_version: Option<ApiVersion>,
     /// Also read IDs from this file, one a line (`-` for standard input; blank lines skipped).
     #[arg(long, short, value_name = "FILE")]
     file: Option<PathBuf>,
@@ -109,10 +116,14 @@ pub fn is_usage_error(err: &anyhow::Error) -> bool {
 }
 
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Demo { keep_database } = &cli.command {
+    if let Command::Demo {
+        keep_database,
+        api_version,
+    } = &cli.command
+    {
         telemetry::init_for_demo();
         let mut stdout = std::io::stdout();
-        demo::run(keep_database.as_deref(), &mut stdout).await?;
+        demo::run(keep_database.as_deref(), *api_version, &mut stdout).await?;
         return Ok(());
     }
 
@@ -139,7 +150,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             // Every ID is checked before the database is touched: all or nothing.
             let ids = collect_ids(&args)?;
             let store = open_store(&config).await?;
-            let result = store.enqueue(&ids, SystemClock.now()).await?;
+            let result = store
+                .enqueue(&ids, args.api_version, SystemClock.now())
+                .await?;
             println!(
                 "enqueued {} new journey(s); {} already tracked",
                 result.added, result.already_tracked

@@ -41,6 +41,7 @@ fn scheduler_settings(config: &Config) -> SchedulerSettings {
         lease_ttl: config.lease.ttl,
         grace_period: config.shutdown.grace_period,
         owner: lease_owner_name(),
+        default_api_version: config.api.version,
         flow: FlowSettings {
             max_rate: config.api.max_requests_per_second,
             recovery_period: config.api.recovery_period,

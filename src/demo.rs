@@ -3,6 +3,7 @@
 //! Six journeys are tracked from start to end in about ten seconds: some complete, one fails,
 //! one sits in manual review, one gets two bad answers first, and one is enqueued by a plain SQL
 //! `INSERT` from another connection while the daemon runs, the way a back-office system would.
+//! It runs on GBG GO API v1 or v2, with the answers in that version's shape.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock, parse_timestamp};
 use crate::config::{Config, Grant};
-use crate::journey::InstanceId;
+use crate::journey::{ApiVersion, InstanceId};
 use crate::simulator::{Fault, Script, Simulator, SimulatorConfig};
 use crate::storage::{self, JourneyRow, ListFilter, Store, StoreError};
 
@@ -52,10 +53,13 @@ pub struct DemoSummary {
     pub elapsed: Duration,
 }
 
-/// The demo's settings: short intervals so journeys finish in seconds.
-fn demo_config(database_url: String) -> Config {
+/// The demo's settings: short intervals so journeys finish in seconds; journeys on `version`,
+/// and v1 outcomes read where the simulator puts them.
+fn demo_config(database_url: String, version: ApiVersion) -> Config {
     let mut config = Config::default();
     config.database.url = database_url;
+    config.api.version = version;
+    config.api.v1_outcome_pointer = Some("/process/flow/sim-variant/outcome".into());
     config.http.listen = String::new();
     config.poll.initial_interval = Duration::from_millis(300);
     config.poll.max_interval = Duration::from_secs(2);
@@ -116,10 +120,12 @@ fn scripts() -> Vec<(&'static str, Script, Vec<Fault>)> {
     ]
 }
 
-/// Runs the demo, writing a narrative and a summary to `out`. The daemon's own log events go
-/// wherever the global subscriber sends them. With `keep`, the database is left at that path.
+/// Runs the demo on API `version`, writing a narrative and a summary to `out`. The daemon's own
+/// log events go wherever the global subscriber sends them. With `keep`, the database is left at
+/// that path.
 pub async fn run(
     keep: Option<&Path>,
+    version: ApiVersion,
     out: &mut (dyn Write + Send),
 ) -> Result<DemoSummary, DemoError> {
     let started = Instant::now();
@@ -139,19 +145,19 @@ pub async fn run(
         Some(path) => path.to_owned(),
         None => temp_dir.path().join("journeyd-demo.db"),
     };
-    let config = demo_config(format!("sqlite:{}", db_path.display()));
+    let config = demo_config(format!("sqlite:{}", db_path.display()), version);
     let store = storage::open_with(&config.database.url, &config.store_options()).await?;
     store.migrate().await?;
 
     writeln!(
         out,
-        "journeyd demo: simulated GBG GO at {}",
-        simulator.base_url()
+        "journeyd demo: simulated GBG GO API {version} at {}",
+        simulator.base_url_of(version)
     )?;
     writeln!(out, "database: {}", db_path.display())?;
     let mut enqueued = Vec::new();
     for (id, script, faults) in scripts() {
-        simulator.add_journey(id, script);
+        simulator.add_journey_on(id, version, script);
         for fault in faults {
             simulator.inject(id, fault);
         }
@@ -159,7 +165,7 @@ pub async fn run(
             enqueued.push(InstanceId::parse(id).expect("demo IDs are valid"));
         }
     }
-    store.enqueue(&enqueued, clock.now()).await?;
+    store.enqueue(&enqueued, Some(version), clock.now()).await?;
     writeln!(
         out,
         "enqueued {} journeys; the sixth arrives by plain SQL in a second\n",
@@ -200,8 +206,8 @@ pub async fn run(
     writeln!(out, "\nsummary")?;
     writeln!(
         out,
-        "{:<26} {:<10} {:>5} {:>6} {:>9}  path",
-        "instance", "final", "polls", "errors", "duration"
+        "{:<26} {:<10} {:<10} {:>5} {:>6} {:>9}  path",
+        "instance", "final", "outcome", "polls", "errors", "duration"
     )?;
     for row in &journeys {
         let history = store.transitions(&row.instance_id).await?;
@@ -213,9 +219,10 @@ pub async fn run(
             .join(" → ");
         writeln!(
             out,
-            "{:<26} {:<10} {:>5} {:>6} {:>8.1}s  {}",
+            "{:<26} {:<10} {:<10} {:>5} {:>6} {:>8.1}s  {}",
             row.instance_id,
             row.status.as_deref().unwrap_or("-"),
+            row.outcome.as_deref().unwrap_or("-"),
             row.polls,
             row.error_count,
             duration_seconds(row),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::Level;
 
 use crate::clock::{Timestamp, format_timestamp};
-use crate::journey::{FailureClass, StopReason, is_completed};
+use crate::journey::{EndTimeSource, FailureClass, StopReason, is_completed};
 use crate::telemetry::metrics;
 
 /// A journey reached a terminal status.
@@ -18,8 +18,12 @@ use crate::telemetry::metrics;
 pub struct Finished {
     pub instance_id: String,
     pub status: String,
+    /// The journey's result (v2 `context.result.status`; v1 where configured), if known.
+    pub outcome: Option<String>,
     pub created_time: Option<Timestamp>,
     pub completed_time: Timestamp,
+    /// Where `completed_time` came from.
+    pub completed_time_source: EndTimeSource,
     /// From `created_time` (or the enqueue time when GBG GO gave none) to `completed_time`.
     pub duration_seconds: f64,
     pub polls: i64,
@@ -174,8 +178,10 @@ impl Finished {
                     event = $event,
                     instance_id = %self.instance_id,
                     status = %self.status,
+                    outcome = self.outcome.as_deref(),
                     created_time = self.created_time.map(format_timestamp).as_deref(),
                     completed_time = %format_timestamp(self.completed_time),
+                    completed_time_source = self.completed_time_source.as_str(),
                     duration_seconds = self.duration_seconds,
                     polls = self.polls,
                     $message
@@ -183,6 +189,7 @@ impl Finished {
             };
         }
         metrics::record_journey_duration(self.duration_seconds);
+        metrics::record_outcome(&self.status, self.outcome.as_deref());
         if is_completed(&self.status) {
             metrics::record_ended("completed");
             finished!(Level::INFO, "journey_completed", "journey completed");

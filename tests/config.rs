@@ -52,7 +52,7 @@ fn the_file_sets_values_and_defaults_fill_the_rest() {
         assert!(config.policy().terminal.contains("ABANDONED"));
         let daemon = config.daemon().unwrap();
         assert_eq!(
-            daemon.base_url.host_str(),
+            daemon.base_urls.v1.host_str(),
             Some("au.platform.go.gbgplc.com")
         );
         assert!(matches!(

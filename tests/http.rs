@@ -11,7 +11,7 @@ use journeyd::api::GbgClient;
 use journeyd::clock::{Clock, ManualClock};
 use journeyd::config::Grant;
 use journeyd::http::{self, HttpState};
-use journeyd::journey::InstanceId;
+use journeyd::journey::{ApiVersion, InstanceId};
 use journeyd::service::Liveness;
 use journeyd::simulator::SimulatorConfig;
 use serde_json::Value;
@@ -109,14 +109,14 @@ async fn readyz_wants_the_scheduler_the_database_and_a_working_token() {
 
     h.sim.set_token_endpoint_down(true);
     let id = InstanceId::parse("anything").unwrap();
-    assert!(surface.api.fetch_state(&id).await.is_err());
+    assert!(surface.api.fetch_state(&id, ApiVersion::V1).await.is_err());
     let (code, body) = get(&surface, "/readyz").await;
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["checks"]["token"], "failing");
 
     h.sim.set_token_endpoint_down(false);
     surface.clock.advance(Duration::from_secs(6)); // past the token retry backoff
-    let _ = surface.api.fetch_state(&id).await; // 404, but with a token
+    let _ = surface.api.fetch_state(&id, ApiVersion::V1).await; // 404, but with a token
     let (code, body) = get(&surface, "/readyz").await;
     assert_eq!(
         (code, &body["checks"]["token"]),

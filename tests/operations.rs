@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{Backend, Harness};
 use journeyd::clock::{Clock, format_timestamp};
 use journeyd::housekeeping;
+use journeyd::journey::ApiVersion;
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
 use journeyd::storage::ListFilter;
 
@@ -128,7 +129,7 @@ async fn a_journey_whose_poll_is_in_flight_is_marked_at_the_next_check(backend: 
     let lease = chrono::Duration::seconds(30);
     let claimed = h
         .store
-        .claim_due("another-replica", now, now + lease, 10)
+        .claim_due("another-replica", now, now + lease, 10, ApiVersion::V1)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::{Backend, Harness, TestDb, exact_config};
 use journeyd::clock::{Clock, SystemClock};
 use journeyd::config::Grant;
+use journeyd::journey::ApiVersion;
 use journeyd::simulator::{Script, Simulator, SimulatorConfig};
 use journeyd::storage::{self, sql};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +30,7 @@ async fn migrations_apply_once_and_build_every_table_and_view() {
         .fetch_one(&outside)
         .await
         .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 3);
     let relations: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' ORDER BY 1",
@@ -41,7 +42,9 @@ async fn migrations_apply_once_and_build_every_table_and_view() {
         relations,
         [
             "completion_times_daily",
+            "completion_times_daily_by_outcome",
             "error_hot_spots",
+            "journey_outcome_counts",
             "journey_status_counts",
             "journey_transitions",
             "journeys",
@@ -87,7 +90,7 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
         (
             "claim",
             sql::CLAIM_DUE_POSTGRES,
-            &[Text("me"), Time(now), Time(now), Int(16)],
+            &[Text("me"), Time(now), Time(now), Int(16), Text("v1")],
             &["journeys_due"],
         ),
         ("next due", sql::NEXT_DUE, &[Time(now)], &["journeys_due"]),
@@ -232,7 +235,7 @@ async fn a_dead_replicas_journeys_are_taken_over_when_its_leases_run_out() {
     // for polls whose results it could not write, which must not stay leased to it for good.
     let claimed = h
         .store
-        .claim_due("doomed", now, now + ttl, 100)
+        .claim_due("doomed", now, now + ttl, 100, ApiVersion::V1)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 20);
@@ -299,7 +302,7 @@ async fn three_replicas_share_a_thousand_journeys_without_double_polls() {
         .iter()
         .map(|id| journeyd::journey::InstanceId::parse(id).unwrap())
         .collect();
-    setup.enqueue(&ids_ref, clock.now()).await.unwrap();
+    setup.enqueue(&ids_ref, None, clock.now()).await.unwrap();
 
     let shutdown = CancellationToken::new();
     let mut replicas = Vec::new();

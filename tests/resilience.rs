@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::{Backend, CapturedLogs, Harness, gaps};
 use journeyd::clock::{Clock, format_timestamp, parse_timestamp};
-use journeyd::config::Grant;
+use journeyd::config::{BaseUrls, Grant};
 use journeyd::flow::DownCause;
+use journeyd::journey::ApiVersion;
 use journeyd::simulator::{Fault, FaultRates, Script, SimulatorConfig};
 
 const ID: &str = "PiIuACmx8Q8R7qPnAkLAqBAT";
@@ -25,7 +26,7 @@ async fn pointed_at(
 ) -> Harness {
     Harness::logging_in(adjust, SimulatorConfig::default(), move |sim| {
         let mut settings = sim.daemon_settings(Grant::Password);
-        settings.base_url = base_url.parse().unwrap();
+        settings.base_urls = BaseUrls::from_base(base_url.parse().unwrap(), ApiVersion::V1);
         settings
     })
     .await
@@ -101,11 +102,8 @@ async fn a_tls_failure_is_recorded_and_retried() {
         SimulatorConfig::default(),
         |sim| {
             let mut settings = sim.daemon_settings(Grant::Password);
-            settings.base_url = sim
-                .base_url()
-                .replacen("http://", "https://", 1)
-                .parse()
-                .unwrap();
+            let https = sim.base_url().replacen("http://", "https://", 1);
+            settings.base_urls = BaseUrls::from_base(https.parse().unwrap(), ApiVersion::V1);
             settings
         },
     )

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{Backend, Harness, expected_path, gaps, path};
 use journeyd::clock::{Clock, parse_timestamp};
 use journeyd::config::{Credentials, Grant};
+use journeyd::journey::ApiVersion;
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
 
 const ID: &str = "PiIuACmx8Q8R7qPnAkLAqBAT";
@@ -300,7 +301,13 @@ async fn leases_left_by_a_dead_daemon_are_freed_when_the_next_one_starts() {
     let now = h.clock.now();
     let claims = h
         .store
-        .claim_due("dead-daemon", now, now + chrono::Duration::hours(1), 10)
+        .claim_due(
+            "dead-daemon",
+            now,
+            now + chrono::Duration::hours(1),
+            10,
+            ApiVersion::V1,
+        )
         .await
         .unwrap();
     assert_eq!(claims.len(), 1);

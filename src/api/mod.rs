@@ -1,11 +1,12 @@
-//! The GBG GO client: bearer tokens ([`auth`]) and `POST /journey/state/fetch` ([`state`]).
+//! The GBG GO client: bearer tokens ([`auth`]) and `POST /journey/state/fetch` on either API
+//! version ([`v1`], [`v2`]), each journey on the version it was started on.
 
 mod auth;
 mod body;
-mod state;
+pub mod v1;
+pub mod v2;
 
 pub use auth::{AccessToken, AuthError, TokenHealth, TokenSource};
-pub use state::parse_state;
 
 use body::BodyError;
 
@@ -14,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode, Url, header};
-use serde::Deserialize;
 
 use crate::clock::{self, Clock, Timestamp};
 use crate::config::{ApiConfig, DaemonSettings};
-use crate::journey::{FailureClass, InstanceId, Observation, PollFailure};
+use crate::journey::{ApiVersion, FailureClass, InstanceId, Observation, PollFailure};
+use serde_json::value::RawValue;
 
 /// The header GBG GO puts on every answer; its support asks for it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -130,20 +131,15 @@ impl From<ApiError> for PollFailure {
     }
 }
 
-/// A v1 error body: `{"status": ..., "message": ..., "error": ...}`.
-#[derive(Deserialize, Default)]
-struct ErrorBody {
-    message: Option<String>,
-    error: Option<String>,
-}
-
 /// Client for one GBG GO region, sharing one connection pool and one token cache.
 pub struct GbgClient {
     http: reqwest::Client,
-    state_url: Url,
+    /// `journey/state/fetch` of v1 and of v2.
+    state_urls: [Url; 2],
     tokens: TokenSource,
     clock: Arc<dyn Clock>,
     max_response_bytes: usize,
+    v1_outcome_pointer: Option<String>,
 }
 
 impl GbgClient {
@@ -160,11 +156,17 @@ impl GbgClient {
             .build()
             .map_err(|err| ApiError::Transport(describe_transport_error(err)))?;
         // `join` would drop the last segment of a base URL without a trailing slash.
-        let state_url = Url::parse(&format!(
-            "{}/journey/state/fetch",
-            settings.base_url.as_str().trim_end_matches('/')
-        ))
-        .expect("a valid base URL plus a path is a valid URL");
+        let state_urls = ApiVersion::ALL.map(|version| {
+            Url::parse(&format!(
+                "{}/journey/state/fetch",
+                settings
+                    .base_urls
+                    .get(version)
+                    .as_str()
+                    .trim_end_matches('/')
+            ))
+            .expect("a valid base URL plus a path is a valid URL")
+        });
         let tokens = TokenSource::new(
             http.clone(),
             settings.token_url.clone(),
@@ -173,10 +175,11 @@ impl GbgClient {
         );
         Ok(Self {
             http,
-            state_url,
+            state_urls,
             tokens,
             clock,
             max_response_bytes: api.max_response_bytes,
+            v1_outcome_pointer: api.v1_outcome_pointer.clone(),
         })
     }
 
@@ -184,23 +187,34 @@ impl GbgClient {
         &self.tokens
     }
 
-    /// Fetches a journey's state. A 401 renews the token and retries once.
-    pub async fn fetch_state(&self, id: &InstanceId) -> Result<Observation, ApiError> {
+    /// Fetches the state of a journey started on `version`. A 401 renews the token and
+    /// retries once.
+    pub async fn fetch_state(
+        &self,
+        id: &InstanceId,
+        version: ApiVersion,
+    ) -> Result<Observation, ApiError> {
         let token = self.tokens.token().await?;
-        match self.send(id, &token).await {
+        match self.send(id, version, &token).await {
             Err(ApiError::Unauthorized { .. }) => {
                 self.tokens.invalidate(&token).await;
                 let token = self.tokens.token().await?;
-                self.send(id, &token).await
+                self.send(id, version, &token).await
             }
             other => other,
         }
     }
 
-    async fn send(&self, id: &InstanceId, token: &AccessToken) -> Result<Observation, ApiError> {
+    async fn send(
+        &self,
+        id: &InstanceId,
+        version: ApiVersion,
+        token: &AccessToken,
+    ) -> Result<Observation, ApiError> {
+        let url = &self.state_urls[version as usize];
         let response = self
             .http
-            .post(self.state_url.clone())
+            .post(url.clone())
             .bearer_auth(token.expose())
             .json(&serde_json::json!({ "instanceId": id.as_str() }))
             .send()
@@ -227,11 +241,17 @@ impl GbgClient {
                 }
                 Err(BodyError::Transport(err)) => return Err(ApiError::from_transport(err)),
             };
-            return parse_state(&body, id)
-                .map_err(|reason| ApiError::Malformed { reason, request_id });
+            let parsed = match version {
+                ApiVersion::V1 => v1::parse_state(&body, id, self.v1_outcome_pointer.as_deref()),
+                ApiVersion::V2 => v2::parse_state(&body),
+            };
+            return parsed.map_err(|reason| ApiError::Malformed { reason, request_id });
         }
         let message = match body::read_limited(response, MAX_SMALL_BODY).await {
-            Ok(body) => error_message(&body),
+            Ok(body) => match version {
+                ApiVersion::V1 => v1::error_detail(&body),
+                ApiVersion::V2 => v2::error_detail(&body),
+            },
             Err(BodyError::TooLarge) => String::new(),
             Err(BodyError::Transport(err)) => return Err(ApiError::from_transport(err)),
         };
@@ -275,17 +295,31 @@ fn is_tls_failure(err: &reqwest::Error) -> bool {
     false
 }
 
-/// `": <message>"` from a v1 error body, or nothing.
-fn error_message(body: &[u8]) -> String {
-    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    match parsed.message.or(parsed.error) {
-        Some(message) if !message.is_empty() => {
-            let mut message: String = message.chars().take(MAX_MESSAGE_LEN).collect();
-            message.insert_str(0, ": ");
-            message
+/// A `status` as journeyd stores it: present, not blank, and without control characters (a
+/// NUL, for one, is a value PostgreSQL cannot store).
+fn status_of(status: Option<String>) -> Result<String, String> {
+    match status {
+        Some(status) if status.chars().any(char::is_control) => {
+            Err("`status` contains control characters".into())
         }
-        _ => String::new(),
+        Some(status) if !status.trim().is_empty() => Ok(status),
+        Some(_) => Err("`status` is empty".into()),
+        None => Err("`status` is missing".into()),
     }
+}
+
+/// The outcome at `pointer` (RFC 6901) in `data`: a string as it is, a number or a boolean as
+/// written; anything else, or nothing there, is no outcome.
+fn outcome_at(data: &RawValue, pointer: &str) -> Result<Option<String>, String> {
+    let data: serde_json::Value =
+        serde_json::from_str(data.get()).map_err(|err| format!("`data`: {err}"))?;
+    Ok(match data.pointer(pointer) {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
+        Some(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+            Some(value.to_string())
+        }
+        _ => None,
+    })
 }
 
 pub(crate) fn request_id(response: &Response) -> Option<String> {

@@ -93,6 +93,14 @@ impl Config {
                 ),
             ));
         }
+        if let Some(pointer) = &self.api.v1_outcome_pointer
+            && !pointer.starts_with('/')
+        {
+            return Err(invalid(
+                "api.v1_outcome_pointer",
+                format!("must be a JSON pointer starting with `/`, not {pointer:?}"),
+            ));
+        }
         if self.http.max_connections == 0 {
             return Err(invalid("http.max_connections", "must be at least 1"));
         }

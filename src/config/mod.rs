@@ -21,7 +21,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use reqwest::Url;
 
-use crate::journey::{TerminalStatuses, status_key};
+use crate::journey::{ApiVersion, TerminalStatuses, status_key};
 use crate::policy::{ErrorCurve, Policy, ProgressCurve};
 use crate::secret::Secret;
 use crate::storage::{StoreOptions, StuckRules};
@@ -55,7 +55,7 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
 /// Everything `journeyd run` needs beyond the common settings, checked.
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
-    pub base_url: Url,
+    pub base_urls: BaseUrls,
     pub token_url: Url,
     pub credentials: Credentials,
 }
@@ -170,9 +170,10 @@ impl Config {
 
     /// Checks and returns what only the daemon needs: where GBG GO is and how to log in.
     pub fn daemon(&self) -> Result<DaemonSettings, ConfigError> {
+        let version = self.api.version;
         let base_url = match (&self.api.base_url, self.api.region) {
             (Some(url), _) => url.clone(),
-            (None, Some(region)) => region.base_url().to_owned(),
+            (None, Some(region)) => format!("{}{}", region.host(), version_path(version)),
             (None, None) => {
                 return Err(ConfigError::Missing {
                     key: "api.region",
@@ -213,10 +214,62 @@ impl Config {
             },
         };
         Ok(DaemonSettings {
-            base_url: http_url("api.base_url", &base_url)?,
+            base_urls: BaseUrls::from_base(http_url("api.base_url", &base_url)?, version),
             token_url: http_url("auth.token_url", &auth.token_url)?,
             credentials,
         })
+    }
+}
+
+/// Where each API version's endpoints are: its base, up to and including `/captain/api` (v1)
+/// or `/v2/captain` (v2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseUrls {
+    pub v1: Url,
+    pub v2: Url,
+}
+
+impl BaseUrls {
+    /// From the base of `version`: the other version is on the same host, under its own path
+    /// (in place of `version`'s path, so that a prefix before it is kept; in place of the whole
+    /// path when there is no such path).
+    pub fn from_base(base: Url, version: ApiVersion) -> Self {
+        let path = base.path().trim_end_matches('/');
+        let prefix = path.strip_suffix(version_path(version)).unwrap_or("");
+        let mut other = base.clone();
+        other.set_path(&format!("{prefix}{}", version_path(other_version(version))));
+        match version {
+            ApiVersion::V1 => Self {
+                v1: base,
+                v2: other,
+            },
+            ApiVersion::V2 => Self {
+                v1: other,
+                v2: base,
+            },
+        }
+    }
+
+    pub fn get(&self, version: ApiVersion) -> &Url {
+        match version {
+            ApiVersion::V1 => &self.v1,
+            ApiVersion::V2 => &self.v2,
+        }
+    }
+}
+
+/// The path of each version's base on GBG GO's regional hosts.
+pub fn version_path(version: ApiVersion) -> &'static str {
+    match version {
+        ApiVersion::V1 => "/captain/api",
+        ApiVersion::V2 => "/v2/captain",
+    }
+}
+
+fn other_version(version: ApiVersion) -> ApiVersion {
+    match version {
+        ApiVersion::V1 => ApiVersion::V2,
+        ApiVersion::V2 => ApiVersion::V1,
     }
 }
 
@@ -299,8 +352,12 @@ mod tests {
         config.auth.grant = Grant::ClientCredentials;
         let daemon = config.daemon().unwrap();
         assert_eq!(
-            daemon.base_url.as_str(),
+            daemon.base_urls.v1.as_str(),
             "https://us.platform.go.gbgplc.com/captain/api"
+        );
+        assert_eq!(
+            daemon.base_urls.v2.as_str(),
+            "https://us.platform.go.gbgplc.com/v2/captain"
         );
         assert_eq!(
             daemon.credentials,
@@ -309,6 +366,34 @@ mod tests {
                 client_secret: Secret::new("s"),
                 scope: "gbg.token".into()
             }
+        );
+    }
+
+    #[test]
+    fn the_other_version_is_on_the_same_host_under_its_own_path() {
+        let v1 = |base: &str| BaseUrls::from_base(base.parse().unwrap(), ApiVersion::V1);
+        let urls = v1("https://eu.platform.go.gbgplc.com/captain/api");
+        assert_eq!(
+            urls.v2.as_str(),
+            "https://eu.platform.go.gbgplc.com/v2/captain"
+        );
+        let proxied = v1("http://127.0.0.1:8080/gbg/captain/api/");
+        assert_eq!(proxied.v2.as_str(), "http://127.0.0.1:8080/gbg/v2/captain");
+        let elsewhere = v1("http://gateway.internal/journeys");
+        assert_eq!(elsewhere.v2.as_str(), "http://gateway.internal/v2/captain");
+        let v2 = BaseUrls::from_base(
+            "https://au.platform.go.gbgplc.com/v2/captain"
+                .parse()
+                .unwrap(),
+            ApiVersion::V2,
+        );
+        assert_eq!(
+            v2.v1.as_str(),
+            "https://au.platform.go.gbgplc.com/captain/api"
+        );
+        assert_eq!(
+            v2.get(ApiVersion::V2).as_str(),
+            "https://au.platform.go.gbgplc.com/v2/captain"
         );
     }
 }

@@ -8,6 +8,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
 use super::GBG_TOKEN_URL;
+use crate::journey::ApiVersion;
 use crate::secret::Secret;
 use crate::storage::StoreOptions;
 use crate::telemetry::LogFormat;
@@ -84,11 +85,12 @@ pub enum Region {
 }
 
 impl Region {
-    pub fn base_url(self) -> &'static str {
+    /// The region's host; each API version has its path on it.
+    pub fn host(self) -> &'static str {
         match self {
-            Self::Eu => "https://eu.platform.go.gbgplc.com/captain/api",
-            Self::Us => "https://us.platform.go.gbgplc.com/captain/api",
-            Self::Au => "https://au.platform.go.gbgplc.com/captain/api",
+            Self::Eu => "https://eu.platform.go.gbgplc.com",
+            Self::Us => "https://us.platform.go.gbgplc.com",
+            Self::Au => "https://au.platform.go.gbgplc.com",
         }
     }
 }
@@ -96,8 +98,11 @@ impl Region {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
+    /// The API version of journeys that do not name one.
+    pub version: ApiVersion,
     pub region: Option<Region>,
-    /// Overrides `region`; everything up to and including `/captain/api`.
+    /// Overrides `region`: the base of `version`, up to and including `/captain/api` (v1) or
+    /// `/v2/captain` (v2); the other version is on the same host under its own path.
     pub base_url: Option<String>,
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -115,6 +120,9 @@ pub struct ApiConfig {
     pub max_probe_interval: Duration,
     /// Longest `state/fetch` answer read, in bytes; a longer one is a failure (`too_large`).
     pub max_response_bytes: usize,
+    /// A JSON pointer (RFC 6901) to a v1 journey's outcome in its answer's `data`; none: v1
+    /// journeys have no outcome.
+    pub v1_outcome_pointer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +249,7 @@ impl Default for Config {
                 busy_timeout: StoreOptions::default().busy_timeout,
             },
             api: ApiConfig {
+                version: ApiVersion::V1,
                 region: None,
                 base_url: None,
                 request_timeout: Duration::from_secs(10),
@@ -250,6 +259,7 @@ impl Default for Config {
                 max_probe_interval: Duration::from_secs(60),
                 // Real answers are kilobytes: room for a hundredfold, a bounded cost per slot.
                 max_response_bytes: 4 * 1024 * 1024,
+                v1_outcome_pointer: None,
             },
             auth: AuthConfig {
                 token_url: GBG_TOKEN_URL.into(),

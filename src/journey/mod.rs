@@ -10,9 +10,46 @@ pub use status::{TerminalStatuses, is_completed, same_status, status_key};
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+
+/// The GBG GO API version a journey was started on, and is polled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiVersion {
+    V1,
+    V2,
+}
+
+impl ApiVersion {
+    pub const ALL: [Self; 2] = [Self::V1, Self::V2];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
+    }
+}
+
+impl std::str::FromStr for ApiVersion {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "v1" => Ok(Self::V1),
+            "v2" => Ok(Self::V2),
+            other => Err(format!("{other:?} is not an API version (`v1` or `v2`)")),
+        }
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A journey claimed for polling, with the history the policy needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,16 +71,50 @@ pub struct TrackedJourney {
     pub consecutive_not_found: i64,
     /// Marked stuck by the stuck check.
     pub stuck: bool,
+    /// The API version it is polled on.
+    pub api_version: ApiVersion,
+    /// The journey's result as last seen (v2 `context.result.status`; v1 where configured).
+    pub outcome: Option<String>,
 }
 
 /// What a successful poll learned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub status: String,
+    /// When the journey started (v1 `metaData.createdTime`, v2 `startedAt`).
     pub created_time: Option<Timestamp>,
-    pub completed_time: Option<Timestamp>,
-    /// The answer's `data` object as JSON text.
+    /// When it ended, and where that came from.
+    pub completed_time: Option<(Timestamp, EndTimeSource)>,
+    /// The journey's result, when the answer says: v2 `context.result.status`, or what
+    /// `api.v1_outcome_pointer` points at in a v1 answer.
+    pub outcome: Option<String>,
+    /// The answer's `data` object (v1) or `context` object (v2) as JSON text.
     pub data: Option<String>,
+}
+
+/// Where a journey's end time came from (`completed_time_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndTimeSource {
+    /// v1 `metaData.completedTime`.
+    CompletedTime,
+    /// v2 `context.process.journey.endedAt`.
+    EndedAt,
+    /// v2 `startedAt` plus `durationMilliSec`.
+    StartedAtPlusDuration,
+    /// The answer gave none: the time journeyd first saw the journey ended.
+    Observed,
+}
+
+impl EndTimeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CompletedTime => "completed_time",
+            Self::EndedAt => "ended_at",
+            Self::StartedAtPlusDuration => "started_at_plus_duration",
+            Self::Observed => "observed",
+        }
+    }
 }
 
 /// What kind of failure a poll met. Each class has its own handling (see the policy and the
@@ -196,7 +267,10 @@ pub enum UpdateOutcome {
     Observed {
         status: String,
         created_time: Option<Timestamp>,
-        completed_time: Option<Timestamp>,
+        completed_time: Option<(Timestamp, EndTimeSource)>,
+        /// Present when the outcome differs from the one last seen; written with the poll's
+        /// time as `outcome_at`.
+        outcome: Option<String>,
         unchanged_polls: i64,
         /// Present when the status differs from the last one seen; `data` is then replaced.
         transition: Option<Transition>,

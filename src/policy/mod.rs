@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::clock::{self, Timestamp};
 use crate::events::{Finished, JourneyEvent};
 use crate::journey::{
-    FailureClass, JourneyUpdate, PollResult, StopReason, TerminalStatuses, TrackedJourney,
-    Transition, UpdateOutcome, same_status,
+    EndTimeSource, FailureClass, JourneyUpdate, PollResult, StopReason, TerminalStatuses,
+    TrackedJourney, Transition, UpdateOutcome, same_status,
 };
 
 /// How journeys are polled, from configuration.
@@ -103,6 +103,11 @@ impl Policy {
                 });
                 let created_time = observation.created_time.or(journey.created_time);
                 let terminal = self.terminal.contains(&observation.status);
+                // Written (with the poll's time) only when it differs from the one last seen.
+                let new_outcome = observation
+                    .outcome
+                    .clone()
+                    .filter(|outcome| journey.outcome.as_ref() != Some(outcome));
 
                 let mut events = Vec::new();
                 if let Some(transition) = &transition {
@@ -113,20 +118,28 @@ impl Policy {
                     });
                 }
                 let (next_poll_at, stop, completed_time) = if terminal {
-                    // GBG GO leaves `completedTime` empty on some answers; the moment we saw the
+                    // GBG GO leaves the end time out of some answers; the moment we saw the
                     // terminal status is the best stand-in.
-                    let completed_time = observation.completed_time.unwrap_or(now);
+                    let (completed_time, source) = observation
+                        .completed_time
+                        .unwrap_or((now, EndTimeSource::Observed));
                     let started = created_time.unwrap_or(journey.enqueued_at);
                     events.push(JourneyEvent::Finished(Finished {
                         instance_id: journey.instance_id.clone(),
                         status: observation.status.clone(),
+                        outcome: observation.outcome.clone().or(journey.outcome.clone()),
                         created_time,
                         completed_time,
+                        completed_time_source: source,
                         duration_seconds: (completed_time - started).num_milliseconds() as f64
                             / 1000.0,
                         polls,
                     }));
-                    (None, Some(StopReason::Terminal), Some(completed_time))
+                    (
+                        None,
+                        Some(StopReason::Terminal),
+                        Some((completed_time, source)),
+                    )
                 } else {
                     let delay = self.progress.delay(unchanged_polls, seed);
                     (
@@ -142,6 +155,7 @@ impl Policy {
                         stop,
                         if stop.is_none()
                             && completed_time.is_none()
+                            && new_outcome.is_none()
                             && journey.status.as_deref() == Some(observation.status.as_str())
                         {
                             UpdateOutcome::Unchanged {
@@ -153,6 +167,7 @@ impl Policy {
                                 status: observation.status,
                                 created_time,
                                 completed_time,
+                                outcome: new_outcome,
                                 unchanged_polls,
                                 data: transition.as_ref().and(observation.data),
                                 transition,
@@ -256,7 +271,7 @@ mod tests {
     use super::*;
     use crate::clock::parse_timestamp;
     use crate::journey::FailureClass::*;
-    use crate::journey::{Observation, PollFailure};
+    use crate::journey::{ApiVersion, Observation, PollFailure};
 
     fn policy() -> Policy {
         Policy {
@@ -292,6 +307,8 @@ mod tests {
             consecutive_errors: 1,
             consecutive_not_found: 0,
             stuck: false,
+            api_version: ApiVersion::V1,
+            outcome: None,
         }
     }
 
@@ -300,6 +317,7 @@ mod tests {
             status: status.into(),
             created_time: Some(at("2025-12-31T23:59:00Z")),
             completed_time: None,
+            outcome: None,
             data: Some(r#"{"k":1}"#.into()),
         })
     }

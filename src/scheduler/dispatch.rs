@@ -70,6 +70,7 @@ impl Scheduler {
                 now,
                 clock::add(now, shared.settings.lease_ttl),
                 admission.allowed,
+                shared.settings.default_api_version,
             )
             .await;
         let claims = match claims {

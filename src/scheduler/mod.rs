@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::GbgClient;
 use crate::clock::{self, Clock};
 use crate::flow::{DownCause, FlowControl, FlowSettings};
+use crate::journey::ApiVersion;
 use crate::policy::Policy;
 use crate::service::Liveness;
 use crate::storage::{Store, StoreError};
@@ -46,6 +47,8 @@ pub struct SchedulerSettings {
     pub grace_period: Duration,
     /// This scheduler's name on its leases.
     pub owner: String,
+    /// The API version of journeys whose row names none (`api.version`).
+    pub default_api_version: ApiVersion,
     pub flow: FlowSettings,
 }
 

@@ -8,7 +8,9 @@ use super::Shared;
 use super::writer::Verdict;
 use crate::clock::Timestamp;
 use crate::flow::{FlowEvent, Signal};
-use crate::journey::{FailureClass, InstanceId, PollFailure, PollResult, TrackedJourney};
+use crate::journey::{
+    ApiVersion, FailureClass, InstanceId, PollFailure, PollResult, TrackedJourney,
+};
 use crate::policy::Decision;
 use crate::storage::{Claim, StoreError};
 use crate::telemetry::metrics;
@@ -87,7 +89,7 @@ async fn poll_gbg(shared: &Shared, journey: &TrackedJourney) -> Decision {
     let result = match InstanceId::parse(&journey.instance_id) {
         Ok(id) => {
             let started = std::time::Instant::now();
-            let result = match shared.api.fetch_state(&id).await {
+            let result = match shared.api.fetch_state(&id, journey.api_version).await {
                 Ok(observation) => PollResult::Observed(observation),
                 Err(err) => PollResult::Failed(err.into()),
             };
@@ -125,5 +127,8 @@ fn unreadable_journey(instance_id: &str, polls: i64, now: Timestamp) -> TrackedJ
         consecutive_errors: 0,
         consecutive_not_found: 0,
         stuck: false,
+        // Never polled: the row stops without a request.
+        api_version: ApiVersion::V1,
+        outcome: None,
     }
 }

@@ -5,24 +5,33 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use tokio_util::io::ReaderStream;
 
+use super::answers::{JourneyView, fault_answer, state_body};
 use super::script::{Fault, unit_draw};
-use super::{IssuedToken, Rejection, SimJourney, SimState, TOKEN_PATH, lock};
-use crate::clock::{self, format_timestamp};
-use crate::journey::status_key;
+use super::{IssuedToken, Rejection, SimJourney, SimState, TOKEN_PATH, lock, state_path};
+use crate::clock;
+use crate::journey::{ApiVersion, status_key};
 
 pub(super) async fn not_found(
     State(state): State<Arc<SimState>>,
     uri: axum::http::Uri,
 ) -> Response {
-    state.reject(uri.path(), StatusCode::NOT_FOUND, "no such endpoint")
+    let version = if uri.path().starts_with("/v2/") {
+        ApiVersion::V2
+    } else {
+        ApiVersion::V1
+    };
+    state.reject(
+        version,
+        uri.path(),
+        StatusCode::NOT_FOUND,
+        "no such endpoint",
+    )
 }
 
 pub(super) async fn issue_token(
@@ -86,18 +95,35 @@ pub(super) async fn issue_token(
     )
 }
 
-pub(super) async fn fetch_state(
+pub(super) async fn fetch_state_v1(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    const PATH: &str = "/captain/api/journey/state/fetch";
+    fetch_state(&state, ApiVersion::V1, &headers, &body).await
+}
+
+pub(super) async fn fetch_state_v2(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    fetch_state(&state, ApiVersion::V2, &headers, &body).await
+}
+
+async fn fetch_state(
+    state: &SimState,
+    version: ApiVersion,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let path = state_path(version);
     state.state_requests.fetch_add(1, Ordering::Relaxed);
     if state.api_down.load(Ordering::SeqCst) {
-        return fault_answer(&state, Fault::Status(503));
+        return fault_answer(state, version, Fault::Status(503));
     }
-    if let Err(reason) = state.bearer_is_valid(&headers) {
-        return state.reject(PATH, StatusCode::UNAUTHORIZED, reason);
+    if let Err(reason) = state.bearer_is_valid(headers) {
+        return state.reject(version, &path, StatusCode::UNAUTHORIZED, reason);
     }
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -105,23 +131,32 @@ pub(super) async fn fetch_state(
         .is_some_and(|value| value.starts_with("application/json"));
     if !is_json {
         return state.reject(
-            PATH,
+            version,
+            &path,
             StatusCode::BAD_REQUEST,
             "Content-Type must be application/json",
         );
     }
-    let instance_id = match serde_json::from_slice::<Value>(&body) {
+    let request = serde_json::from_slice::<Value>(body);
+    if let Ok(request) = &request {
+        state.log_request(version, request);
+    }
+    let instance_id = match request {
         Ok(Value::Object(fields)) => match fields.get("instanceId") {
             Some(Value::String(id)) => id.clone(),
             _ => {
-                return state.reject(PATH, StatusCode::BAD_REQUEST, "instanceId must be a string");
+                let reason = "instanceId must be a string";
+                return state.reject(version, &path, StatusCode::BAD_REQUEST, reason);
             }
         },
-        _ => return state.reject(PATH, StatusCode::BAD_REQUEST, "body must be a JSON object"),
+        _ => {
+            let reason = "body must be a JSON object";
+            return state.reject(version, &path, StatusCode::BAD_REQUEST, reason);
+        }
     };
 
-    let _answering = InFlight::enter(&state, &instance_id);
-    match journey_answer(&state, &instance_id) {
+    let _answering = InFlight::enter(state, &instance_id);
+    match journey_answer(state, version, &instance_id) {
         Ok((body, None)) => state.answer(StatusCode::OK, body),
         Ok((body, Some(delay))) => {
             tokio::time::sleep(delay).await;
@@ -160,10 +195,12 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The state of a journey as the next fetch sees it, and how long to wait before answering; or
-/// the whole answer when it is not the journey's state.
+/// The state of a journey as the next fetch on `version` sees it, and how long to wait before
+/// answering; or the whole answer when it is not the journey's state. A journey is known only
+/// on the API version it was started on.
 fn journey_answer(
     state: &SimState,
+    version: ApiVersion,
     instance_id: &str,
 ) -> Result<(Value, Option<Duration>), Box<Response>> {
     let now = state.clock.now();
@@ -171,12 +208,17 @@ fn journey_answer(
     if let Some(script) = &state.config.unknown_journeys
         && !journeys.contains_key(instance_id)
     {
-        journeys.insert(instance_id.to_owned(), SimJourney::new(script.clone(), now));
+        let journey = SimJourney::new(version, script.clone(), now);
+        journeys.insert(instance_id.to_owned(), journey);
     }
-    let Some(journey) = journeys.get_mut(instance_id) else {
+    let Some(journey) = journeys
+        .get_mut(instance_id)
+        .filter(|journey| journey.version == version)
+    else {
         drop(journeys);
         return Err(Box::new(state.reject(
-            "/captain/api/journey/state/fetch",
+            version,
+            &state_path(version),
             StatusCode::NOT_FOUND,
             "journey instance not found",
         )));
@@ -190,7 +232,7 @@ fn journey_answer(
         Some(Fault::Slow(delay)) => Some(delay),
         Some(fault) => {
             drop(journeys);
-            return Err(Box::new(fault_answer(state, fault)));
+            return Err(Box::new(fault_answer(state, version, fault)));
         }
         None => None,
     };
@@ -208,98 +250,14 @@ fn journey_answer(
     if terminal {
         journey.completed_at.get_or_insert(now);
     }
-    let completed_time = journey
-        .completed_at
-        .filter(|_| terminal)
-        .map(format_timestamp)
-        .unwrap_or_default();
-    let body = json!({
-        "metaData": {
-            "createdTime": format_timestamp(journey.added_at),
-            "completedTime": completed_time,
-        },
-        "status": status,
-        "data": {
-            "initiator": "journeyd-simulator",
-            "process": {"flow": {"sim-variant": {"status": status, "answers": answered_before + 1}}},
-        },
-        "instanceId": instance_id,
-    });
-    Ok((body, delay))
-}
-
-/// The answer a fault gives instead of the journey's state.
-fn fault_answer(state: &SimState, fault: Fault) -> Response {
-    let error_body = |code: StatusCode| json!({"status": code.as_u16(), "message": "injected fault", "error": code.canonical_reason()});
-    match fault {
-        Fault::Malformed => state.answer(
-            StatusCode::OK,
-            json!({"status": 42, "data": "not an object"}),
-        ),
-        Fault::Status(code) => {
-            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            state.answer(code, error_body(code))
-        }
-        Fault::RetryAfter { status, header } => {
-            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-            let mut response = state.answer(code, error_body(code));
-            if let Ok(value) = HeaderValue::from_str(&header) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
-        }
-        Fault::Oversized { bytes, declared } => {
-            let prefix = br#"{"status": "InProgress""#;
-            let padding = bytes.saturating_sub(prefix.len() + 1);
-            let mut response = streamed(state, prefix, Some(padding), Duration::ZERO, b"}");
-            if declared {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes));
-            }
-            response
-        }
-        Fault::Endless { every } => streamed(
-            state,
-            br#"{"status": "InProgress", "data": {"#,
-            None,
-            every,
-            b"",
-        ),
-        Fault::Slow(_) => unreachable!("a slow answer is a normal one, later"),
-    }
-}
-
-/// A 200 streamed as it is read: `prefix`, then `padding` bytes of white space (`None`: for
-/// ever), one every `every` (zero: as fast as the client reads), then `suffix`.
-fn streamed(
-    state: &SimState,
-    prefix: &'static [u8],
-    padding: Option<usize>,
-    every: Duration,
-    suffix: &'static [u8],
-) -> Response {
-    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
-    // Ends when the client stops reading: its half of the pipe is dropped and writes fail.
-    tokio::spawn(async move {
-        let block = [b' '; 16 * 1024];
-        let step = if every.is_zero() { block.len() } else { 1 };
-        let mut left = padding.unwrap_or(usize::MAX);
-        writer.write_all(prefix).await?;
-        while left > 0 {
-            let now = step.min(left);
-            writer.write_all(&block[..now]).await?;
-            left -= now;
-            if !every.is_zero() {
-                tokio::time::sleep(every).await;
-            }
-        }
-        writer.write_all(suffix).await
-    });
-    let mut response = Response::new(Body::from_stream(ReaderStream::new(reader)));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    state.with_request_id(response)
+    let view = JourneyView {
+        instance_id,
+        status: &status,
+        started_at: journey.added_at,
+        ended_at: journey.completed_at.filter(|_| terminal),
+        answers: answered_before + 1,
+        outcome: journey.outcome.as_deref(),
+        with_ended_at: journey.with_ended_at,
+    };
+    Ok((state_body(version, &view), delay))
 }

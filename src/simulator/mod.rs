@@ -7,6 +7,7 @@
 //! (for the demo); faults can be injected per journey. It reads time from a [`Clock`], so tests
 //! can expire its tokens by moving a manual clock.
 
+mod answers;
 mod handlers;
 mod script;
 
@@ -22,17 +23,20 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, Timestamp};
-use crate::config::{Credentials, DaemonSettings, Grant};
+use crate::config::{BaseUrls, Credentials, DaemonSettings, Grant, version_path};
+use crate::journey::ApiVersion;
 use crate::secret::Secret;
 
 /// Path of the token endpoint, as on GBG's auth host.
 pub const TOKEN_PATH: &str = "/as/token.oauth2";
-/// Base path of the API, as on the regional hosts.
+/// Base path of API v1, as on the regional hosts (v2's is [`version_path`]'s other one).
 pub const API_BASE_PATH: &str = "/captain/api";
+/// Request bodies kept for [`Simulator::request_bodies`]: the latest ones, a bounded number.
+const LOGGED_REQUESTS: usize = 1_000;
 
 /// The credentials the simulator accepts.
 #[derive(Debug, Clone)]
@@ -72,6 +76,8 @@ pub struct Rejection {
 }
 
 struct SimJourney {
+    /// The API version it was started on: the only one that knows it.
+    version: ApiVersion,
     script: Script,
     added_at: Timestamp,
     fetches: Vec<Timestamp>,
@@ -79,17 +85,24 @@ struct SimJourney {
     answered: u32,
     completed_at: Option<Timestamp>,
     faults: VecDeque<Fault>,
+    /// v2: `context.result.status` in place of the one its status implies.
+    outcome: Option<String>,
+    /// v2: whether an ended journey's answers carry `endedAt` and `durationMilliSec`.
+    with_ended_at: bool,
 }
 
 impl SimJourney {
-    fn new(script: Script, added_at: Timestamp) -> Self {
+    fn new(version: ApiVersion, script: Script, added_at: Timestamp) -> Self {
         Self {
+            version,
             script,
             added_at,
             fetches: Vec::new(),
             answered: 0,
             completed_at: None,
             faults: VecDeque::new(),
+            outcome: None,
+            with_ended_at: true,
         }
     }
 }
@@ -117,6 +130,8 @@ struct SimState {
     token_requests: AtomicU64,
     state_requests: AtomicU64,
     request_ids: AtomicU64,
+    /// The latest state requests' bodies, with the version they were sent to.
+    request_log: Mutex<VecDeque<(ApiVersion, Value)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,13 +165,12 @@ impl Simulator {
             token_requests: AtomicU64::new(0),
             state_requests: AtomicU64::new(0),
             request_ids: AtomicU64::new(0),
+            request_log: Mutex::default(),
         });
         let app = Router::new()
             .route(TOKEN_PATH, post(handlers::issue_token))
-            .route(
-                &format!("{API_BASE_PATH}/journey/state/fetch"),
-                post(handlers::fetch_state),
-            )
+            .route(&state_path(ApiVersion::V1), post(handlers::fetch_state_v1))
+            .route(&state_path(ApiVersion::V2), post(handlers::fetch_state_v2))
             .fallback(handlers::not_found)
             .with_state(state.clone());
         let stop = CancellationToken::new();
@@ -170,15 +184,22 @@ impl Simulator {
         Ok(Self { addr, state, stop })
     }
 
+    /// The base of API v1.
     pub fn base_url(&self) -> String {
-        format!("http://{}{API_BASE_PATH}", self.addr)
+        self.base_url_of(ApiVersion::V1)
+    }
+
+    /// The base of `version`'s endpoints.
+    pub fn base_url_of(&self, version: ApiVersion) -> String {
+        format!("http://{}{}", self.addr, version_path(version))
     }
 
     pub fn token_url(&self) -> String {
         format!("http://{}{TOKEN_PATH}", self.addr)
     }
 
-    /// Settings that point journeyd at this simulator, logging in with `grant`.
+    /// Settings that point journeyd at this simulator (both API versions), logging in with
+    /// `grant`.
     pub fn daemon_settings(&self, grant: Grant) -> DaemonSettings {
         let config = &self.state.config;
         let credentials = match grant {
@@ -195,7 +216,10 @@ impl Simulator {
             },
         };
         DaemonSettings {
-            base_url: self.base_url().parse().expect("valid URL"),
+            base_urls: BaseUrls::from_base(
+                self.base_url().parse().expect("valid URL"),
+                ApiVersion::V1,
+            ),
             token_url: self.token_url().parse().expect("valid URL"),
             credentials,
         }
@@ -205,10 +229,37 @@ impl Simulator {
         &self.state.config
     }
 
-    /// Makes `instance_id` known, following `script` from now on.
+    /// Makes `instance_id` known on API v1, following `script` from now on.
     pub fn add_journey(&self, instance_id: &str, script: Script) {
-        let now = self.state.clock.now();
-        lock(&self.state.journeys).insert(instance_id.to_owned(), SimJourney::new(script, now));
+        self.add_journey_on(instance_id, ApiVersion::V1, script);
+    }
+
+    /// Makes `instance_id` known on `version` only, following `script` from now on.
+    pub fn add_journey_on(&self, instance_id: &str, version: ApiVersion, script: Script) {
+        let journey = SimJourney::new(version, script, self.state.clock.now());
+        lock(&self.state.journeys).insert(instance_id.to_owned(), journey);
+    }
+
+    /// v2: answers for `instance_id` give `outcome` as `context.result.status`, whatever its
+    /// status implies (a completed journey whose verification failed, say).
+    pub fn set_outcome(&self, instance_id: &str, outcome: &str) {
+        if let Some(journey) = lock(&self.state.journeys).get_mut(instance_id) {
+            journey.outcome = Some(outcome.to_owned());
+        }
+    }
+
+    /// v2: answers for `instance_id`, once it ended, leave out `endedAt` and
+    /// `durationMilliSec`, as the vendor's older documentation shows them.
+    pub fn without_ended_at(&self, instance_id: &str) {
+        if let Some(journey) = lock(&self.state.journeys).get_mut(instance_id) {
+            journey.with_ended_at = false;
+        }
+    }
+
+    /// The bodies of the latest state requests (at most a thousand), with the API version
+    /// each was sent to, oldest first.
+    pub fn request_bodies(&self) -> Vec<(ApiVersion, Value)> {
+        lock(&self.state.request_log).iter().cloned().collect()
     }
 
     /// Queues a misbehaviour for the next fetch of `instance_id`.
@@ -284,6 +335,11 @@ impl Simulator {
     }
 }
 
+/// The path of `journey/state/fetch` on `version`.
+fn state_path(version: ApiVersion) -> String {
+    format!("{}/journey/state/fetch", version_path(version))
+}
+
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.stop.cancel();
@@ -305,16 +361,27 @@ impl SimState {
         response
     }
 
-    fn reject(&self, path: &str, status: StatusCode, reason: &str) -> Response {
+    fn reject(
+        &self,
+        version: ApiVersion,
+        path: &str,
+        status: StatusCode,
+        reason: &str,
+    ) -> Response {
         lock(&self.rejections).push(Rejection {
             path: path.to_owned(),
             status: status.as_u16(),
             reason: reason.to_owned(),
         });
-        self.answer(
-            status,
-            json!({"status": status.as_u16(), "message": reason, "error": status.canonical_reason()}),
-        )
+        self.answer(status, answers::error_body(version, status, reason))
+    }
+
+    fn log_request(&self, version: ApiVersion, body: &Value) {
+        let mut log = lock(&self.request_log);
+        if log.len() == LOGGED_REQUESTS {
+            log.pop_front();
+        }
+        log.push_back((version, body.clone()));
     }
 
     fn bearer_is_valid(&self, headers: &HeaderMap) -> Result<(), &'static str> {

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
-use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney};
+use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -102,6 +102,10 @@ pub struct JourneyRow {
     pub last_error_class: Option<String>,
     pub stuck_since: Option<String>,
     pub stuck_reason: Option<String>,
+    pub api_version: Option<String>,
+    pub outcome: Option<String>,
+    pub outcome_at: Option<String>,
+    pub completed_time_source: Option<String>,
 }
 
 /// One row of `journey_transitions`.
@@ -205,16 +209,24 @@ pub trait Store: Send + Sync + 'static {
         in_flight: &[&str],
     ) -> Result<u64, StoreError>;
 
-    /// Adds journeys to track, all or none; existing ones are left as they are.
-    async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError>;
+    /// Adds journeys to track on `api_version` (`None`: `api.version` when first claimed), all
+    /// or none; existing ones are left as they are.
+    async fn enqueue(
+        &self,
+        ids: &[InstanceId],
+        api_version: Option<ApiVersion>,
+        now: Timestamp,
+    ) -> Result<Enqueued, StoreError>;
 
-    /// Leases up to `limit` journeys due at `now` to `owner` until `lease_until`, oldest due first.
+    /// Leases up to `limit` journeys due at `now` to `owner` until `lease_until`, oldest due
+    /// first; a journey without an API version is given `default_version`.
     async fn claim_due(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
+        default_version: ApiVersion,
     ) -> Result<Vec<Claim>, StoreError>;
 
     /// Writes poll results in one transaction, each with its transition, and releases their
@@ -283,6 +295,12 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// The API version a claimed row names: one another program wrote may be anything.
+fn api_version_column(text: &str) -> Result<ApiVersion, String> {
+    text.parse()
+        .map_err(|err| format!("column `api_version`: {err}"))
 }
 
 /// Opens the database named by `database.url`, with the default options.

@@ -16,10 +16,10 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
     Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, Store, StoreError,
-    StuckRules, TransitionRow, WriteHealth, shared, sql,
+    StuckRules, TransitionRow, WriteHealth, api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
-use crate::journey::{InstanceId, JourneyUpdate, TrackedJourney, status_key};
+use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, status_key};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -62,6 +62,10 @@ static SELECT_JOURNEYS: LazyLock<String> = LazyLock::new(|| {
         "last_error_class".into(),
         time("stuck_since"),
         "stuck_reason".into(),
+        "api_version".into(),
+        "outcome".into(),
+        time("outcome_at"),
+        "completed_time_source".into(),
     ];
     format!("SELECT {} FROM journeys", columns.join(", "))
 });
@@ -149,15 +153,18 @@ struct ClaimedRow {
     consecutive_not_found: i64,
     stuck_since: Option<Timestamp>,
     next_poll_at: Option<Timestamp>,
+    api_version: String,
+    outcome: Option<String>,
 }
 
 impl From<ClaimedRow> for Claim {
     fn from(row: ClaimedRow) -> Self {
+        let api_version = api_version_column(&row.api_version);
         Claim {
             instance_id: row.instance_id.clone(),
             polls: row.polls,
             due_at: row.next_poll_at,
-            journey: Ok(TrackedJourney {
+            journey: api_version.map(|api_version| TrackedJourney {
                 instance_id: row.instance_id,
                 status: row.status,
                 enqueued_at: row.enqueued_at,
@@ -167,6 +174,8 @@ impl From<ClaimedRow> for Claim {
                 consecutive_errors: row.consecutive_errors,
                 consecutive_not_found: row.consecutive_not_found,
                 stuck: row.stuck_since.is_some(),
+                api_version,
+                outcome: row.outcome,
             }),
         }
     }
@@ -206,11 +215,16 @@ impl Store for PostgresStore {
         session.finish(alive).await
     }
 
-    async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
+    async fn enqueue(
+        &self,
+        ids: &[InstanceId],
+        api_version: Option<ApiVersion>,
+        now: Timestamp,
+    ) -> Result<Enqueued, StoreError> {
         let mut session = self
             .session(POSTGRES_TRANSACTION, "enqueueing journeys")
             .await?;
-        let added = shared::enqueue::<Postgres>(session.conn(), ids, now).await;
+        let added = shared::enqueue::<Postgres>(session.conn(), ids, api_version, now).await;
         Ok(Enqueued::counted(ids.len(), session.finish(added).await?))
     }
 
@@ -220,6 +234,7 @@ impl Store for PostgresStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
+        default_version: ApiVersion,
     ) -> Result<Vec<Claim>, StoreError> {
         let mut session = self
             .session(Begin::Autocommit, "claiming due journeys")
@@ -229,6 +244,7 @@ impl Store for PostgresStore {
             .bind(lease_until)
             .bind(now)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(default_version.as_str())
             .fetch_all(session.conn())
             .await;
         let mut rows: Vec<ClaimedRow> = session.finish(rows).await?;

@@ -7,12 +7,13 @@ use super::dialect::{Binder, Dialect, RowsAffected};
 use super::row_write::RowWrite;
 use super::{NewlyStuck, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
 use crate::clock::{self, Timestamp, format_timestamp};
-use crate::journey::{InstanceId, JourneyUpdate, UpdateOutcome};
+use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, UpdateOutcome};
 
 /// Inserts journeys not tracked yet; returns how many were new.
 pub(super) async fn enqueue<DB>(
     conn: &mut DB::Connection,
     ids: &[InstanceId],
+    api_version: Option<ApiVersion>,
     now: Timestamp,
 ) -> Result<u64, sqlx::Error>
 where
@@ -26,6 +27,7 @@ where
         added += Binder::<DB>::new(sql::ENQUEUE)
             .text(Some(id.as_str()))
             .time(Some(now))
+            .text(api_version.map(ApiVersion::as_str))
             .execute(&mut *conn)
             .await?;
     }
@@ -93,6 +95,8 @@ where
             .int(write.consecutive_not_found)
             .text(write.error_class)
             .flag(write.attempted)
+            .text(write.outcome)
+            .text(write.completed_time_source)
             .execute(&mut *conn)
             .await?
             == 1;

@@ -13,6 +13,9 @@ pub const RECORD_POLL: &str = "\
         status = COALESCE($3, status), \
         created_time = COALESCE($4, created_time), \
         completed_time = CASE WHEN $3 IS NULL THEN completed_time ELSE $5 END, \
+        completed_time_source = CASE WHEN $3 IS NULL THEN completed_time_source ELSE $21 END, \
+        outcome = COALESCE($20, outcome), \
+        outcome_at = CASE WHEN $20 IS NULL THEN outcome_at ELSE $8 END, \
         unchanged_polls = COALESCE($6, unchanged_polls), \
         status_changed_at = CASE WHEN $7 THEN $8 ELSE status_changed_at END, \
         data = CASE WHEN $7 THEN $9 ELSE data END, \
@@ -115,12 +118,14 @@ pub const INSERT_TRANSITION: &str = "\
     INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
     VALUES ($1, $2, $3, $4)";
 
-/// Claims due journeys: the oldest `$4` due at `$3` and not leased, leased to `$1` until `$2`.
-/// `$lock` is what the backend adds to lock the rows it picks.
+/// Claims due journeys: the oldest `$4` due at `$3` and not leased, leased to `$1` until `$2`;
+/// a journey without an API version gets `$5`, `api.version`. `$lock` is what the backend adds
+/// to lock the rows it picks.
 macro_rules! claim_due {
     ($lock:literal) => {
         concat!(
-            "UPDATE journeys SET lease_owner = $1, lease_expires_at = $2 \
+            "UPDATE journeys SET lease_owner = $1, lease_expires_at = $2, \
+                 api_version = COALESCE(api_version, $5) \
              WHERE instance_id IN ( \
                  SELECT instance_id FROM journeys \
                  WHERE next_poll_at IS NOT NULL AND next_poll_at <= $3 \
@@ -128,7 +133,8 @@ macro_rules! claim_due {
                  ORDER BY next_poll_at LIMIT $4",
             $lock,
             ") RETURNING instance_id, status, enqueued_at, created_time, polls, unchanged_polls, \
-                        consecutive_errors, consecutive_not_found, stuck_since, next_poll_at"
+                        consecutive_errors, consecutive_not_found, stuck_since, next_poll_at, \
+                        api_version, outcome"
         )
     };
 }
@@ -140,9 +146,10 @@ pub const CLAIM_DUE_SQLITE: &str = claim_due!("");
 /// for them, so they share the due work without blocking each other.
 pub const CLAIM_DUE_POSTGRES: &str = claim_due!(" FOR UPDATE SKIP LOCKED");
 
-/// Adds a journey unless it is tracked already.
+/// Adds a journey unless it is tracked already; `$3` its API version (NULL: `api.version`).
 pub const ENQUEUE: &str = "\
-    INSERT INTO journeys (instance_id, enqueued_at, next_poll_at) VALUES ($1, $2, $2) \
+    INSERT INTO journeys (instance_id, enqueued_at, next_poll_at, api_version) \
+    VALUES ($1, $2, $2, $3) \
     ON CONFLICT (instance_id) DO NOTHING";
 
 /// The earliest due time of a journey not leased at `$1`: walks `journeys_due` from its start.

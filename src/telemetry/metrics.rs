@@ -20,6 +20,7 @@ pub const API_ERRORS: &str = "journeyd_api_errors_total";
 pub const TRANSITIONS: &str = "journeyd_transitions_total";
 pub const JOURNEYS_ENDED: &str = "journeyd_journeys_ended_total";
 pub const JOURNEY_DURATION: &str = "journeyd_journey_duration_seconds";
+pub const JOURNEY_OUTCOMES: &str = "journeyd_journey_outcomes_total";
 pub const JOURNEYS_TRACKED: &str = "journeyd_journeys_tracked";
 pub const JOURNEYS_STUCK: &str = "journeyd_journeys_stuck";
 pub const JOURNEYS_DUE: &str = "journeyd_journeys_due";
@@ -89,6 +90,11 @@ fn describe() {
          rejected, invalid_row)."
     );
     describe_histogram!(JOURNEY_DURATION, "Time from start to a terminal status.");
+    describe_counter!(
+        JOURNEY_OUTCOMES,
+        "Journeys that reached a terminal status, by that status and their outcome (the \
+         result GBG GO gave; none when unknown)."
+    );
     describe_gauge!(JOURNEYS_TRACKED, "Journeys still polled, by status.");
     describe_gauge!(JOURNEYS_STUCK, "Journeys marked stuck, by reason.");
     describe_gauge!(JOURNEYS_DUE, "Journeys whose next poll time has passed.");
@@ -165,6 +171,34 @@ pub fn record_ended(outcome: &'static str) {
 
 pub fn record_journey_duration(seconds: f64) {
     histogram!(JOURNEY_DURATION).record(seconds);
+}
+
+/// Longest label value taken as it is; statuses and outcomes come from GBG GO (or a v1 answer's
+/// `data`), and a label must not take on unbounded values.
+const MAX_LABEL_LEN: usize = 32;
+
+/// A journey ended in `status` with `outcome`.
+pub fn record_outcome(status: &str, outcome: Option<&str>) {
+    counter!(
+        JOURNEY_OUTCOMES,
+        "status" => bounded_label(status),
+        "outcome" => outcome.map_or_else(|| "none".to_owned(), bounded_label),
+    )
+    .increment(1);
+}
+
+/// `value` lower-cased, or `other` when it is long or holds more than letters, digits, `_`,
+/// `-` and spaces.
+fn bounded_label(value: &str) -> String {
+    let plain = value.len() <= MAX_LABEL_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' '));
+    if plain && !value.is_empty() {
+        value.to_ascii_lowercase()
+    } else {
+        "other".to_owned()
+    }
 }
 
 pub fn record_token_request(succeeded: bool) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use journeyd::clock::{Clock, ManualClock, Timestamp, parse_timestamp};
 use journeyd::config::{Config, DaemonSettings, Grant};
-use journeyd::journey::InstanceId;
+use journeyd::journey::{ApiVersion, InstanceId};
 use journeyd::scheduler::{Scheduler, SchedulerError};
 use journeyd::simulator::{Simulator, SimulatorConfig};
 use journeyd::storage::{self, JourneyRow, ListFilter, Store, TransitionRow};
@@ -277,12 +277,21 @@ impl Harness {
         }
     }
 
+    /// Enqueues without an API version: the daemon's `api.version` applies.
     pub async fn enqueue(&self, ids: &[&str]) {
+        self.enqueue_as(ids, None).await;
+    }
+
+    /// Enqueues on `version` (`None`: `api.version`).
+    pub async fn enqueue_as(&self, ids: &[&str], version: Option<ApiVersion>) {
         let ids: Vec<_> = ids
             .iter()
             .map(|id| InstanceId::parse(id).unwrap())
             .collect();
-        self.store.enqueue(&ids, self.clock.now()).await.unwrap();
+        self.store
+            .enqueue(&ids, version, self.clock.now())
+            .await
+            .unwrap();
     }
 
     /// A second scheduler on the same database, simulator, settings and clock: another replica.

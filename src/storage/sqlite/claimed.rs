@@ -3,7 +3,7 @@
 
 use crate::clock::{Timestamp, parse_timestamp};
 use crate::journey::TrackedJourney;
-use crate::storage::Claim;
+use crate::storage::{Claim, api_version_column};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ClaimedRow {
@@ -17,6 +17,8 @@ pub(super) struct ClaimedRow {
     consecutive_not_found: i64,
     stuck_since: Option<String>,
     pub(super) next_poll_at: Option<String>,
+    api_version: String,
+    outcome: Option<String>,
 }
 
 impl ClaimedRow {
@@ -36,6 +38,8 @@ impl ClaimedRow {
                 consecutive_errors: self.consecutive_errors,
                 consecutive_not_found: self.consecutive_not_found,
                 stuck: self.stuck_since.is_some(),
+                api_version: api_version_column(&self.api_version)?,
+                outcome: self.outcome,
             })
         })();
         Claim {

@@ -25,7 +25,7 @@ use super::{
     StoreOptions, StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
-use crate::journey::{InstanceId, JourneyUpdate, status_key};
+use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
 
 mod claimed;
 
@@ -218,9 +218,14 @@ impl Store for SqliteStore {
         session.finish(alive).await
     }
 
-    async fn enqueue(&self, ids: &[InstanceId], now: Timestamp) -> Result<Enqueued, StoreError> {
+    async fn enqueue(
+        &self,
+        ids: &[InstanceId],
+        api_version: Option<ApiVersion>,
+        now: Timestamp,
+    ) -> Result<Enqueued, StoreError> {
         let mut session = self.transaction("enqueueing journeys").await?;
-        let added = shared::enqueue::<Sqlite>(session.conn(), ids, now).await;
+        let added = shared::enqueue::<Sqlite>(session.conn(), ids, api_version, now).await;
         Ok(Enqueued::counted(ids.len(), session.finish(added).await?))
     }
 
@@ -230,6 +235,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
+        default_version: ApiVersion,
     ) -> Result<Vec<Claim>, StoreError> {
         let mut session = self
             .autocommit(&self.writer, "claiming due journeys")
@@ -239,6 +245,7 @@ impl Store for SqliteStore {
             .bind(format_timestamp(lease_until))
             .bind(format_timestamp(now))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(default_version.as_str())
             .fetch_all(session.conn())
             .await;
         let mut rows: Vec<ClaimedRow> = session.finish(rows).await?;

@@ -1,10 +1,12 @@
-//! The body of a `POST /journey/state/fetch` answer, checked against the spec.
+//! GBG GO API v1 (`/captain/api`): a `POST /journey/state/fetch` answer, checked against the
+//! spec, and the detail of an error body.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::{MAX_MESSAGE_LEN, outcome_at, status_of};
 use crate::clock::parse_timestamp;
-use crate::journey::{InstanceId, Observation};
+use crate::journey::{EndTimeSource, InstanceId, Observation};
 
 #[derive(Deserialize)]
 struct StateAnswer<'a> {
@@ -25,8 +27,14 @@ struct MetaData {
     completed_time: Option<String>,
 }
 
-/// Turns a 200 answer into an [`Observation`], or says what about it breaks the spec.
-pub fn parse_state(body: &[u8], asked_for: &InstanceId) -> Result<Observation, String> {
+/// Turns a 200 answer into an [`Observation`], or says what about it breaks the spec. The
+/// outcome is what `outcome_pointer` (`api.v1_outcome_pointer`, a JSON pointer) points at in
+/// `data`, when configured.
+pub fn parse_state(
+    body: &[u8],
+    asked_for: &InstanceId,
+    outcome_pointer: Option<&str>,
+) -> Result<Observation, String> {
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     let answer: StateAnswer = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -37,15 +45,7 @@ pub fn parse_state(body: &[u8], asked_for: &InstanceId) -> Result<Observation, S
         }
     })?;
 
-    let status = match answer.status {
-        // A NUL, for one, is a value PostgreSQL cannot store.
-        Some(status) if status.chars().any(char::is_control) => {
-            return Err("`status` contains control characters".into());
-        }
-        Some(status) if !status.trim().is_empty() => status,
-        Some(_) => return Err("`status` is empty".into()),
-        None => return Err("`status` is missing".into()),
-    };
+    let status = status_of(answer.status)?;
     if let Some(id) = &answer.instance_id
         && id != asked_for.as_str()
     {
@@ -66,7 +66,12 @@ pub fn parse_state(body: &[u8], asked_for: &InstanceId) -> Result<Observation, S
     Ok(Observation {
         status,
         created_time: meta_time("metaData.createdTime", created)?,
-        completed_time: meta_time("metaData.completedTime", completed)?,
+        completed_time: meta_time("metaData.completedTime", completed)?
+            .map(|at| (at, EndTimeSource::CompletedTime)),
+        outcome: match (outcome_pointer, answer.data) {
+            (Some(pointer), Some(data)) => outcome_at(data, pointer)?,
+            _ => None,
+        },
         data: answer.data.map(|data| data.get().to_owned()),
     })
 }
@@ -81,6 +86,26 @@ fn meta_time(
         Some(text) => parse_timestamp(text)
             .map(Some)
             .map_err(|err| format!("`{field}`: {err}")),
+    }
+}
+
+/// A v1 error body: `{"status": ..., "message": ..., "error": ...}`.
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    message: Option<String>,
+    error: Option<String>,
+}
+
+/// `": <message>"` from a v1 error body, or nothing.
+pub(super) fn error_detail(body: &[u8]) -> String {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    match parsed.message.or(parsed.error) {
+        Some(message) if !message.is_empty() => {
+            let mut message: String = message.chars().take(MAX_MESSAGE_LEN).collect();
+            message.insert_str(0, ": ");
+            message
+        }
+        _ => String::new(),
     }
 }
 
@@ -101,7 +126,7 @@ mod tests {
             "data": {"initiator": "api", "process": {"flow": {}}},
             "instanceId": "PiIuACmx8Q8R7qPnAkLAqBAT"
         }"#;
-        let observation = parse_state(body, &id()).unwrap();
+        let observation = parse_state(body, &id(), None).unwrap();
         assert_eq!(observation.status, "InProgress");
         assert_eq!(
             observation.created_time.map(format_timestamp).as_deref(),
@@ -116,7 +141,7 @@ mod tests {
 
     #[test]
     fn minimal_answer_is_only_a_status() {
-        let observation = parse_state(br#"{"status":"Paused","data":null}"#, &id()).unwrap();
+        let observation = parse_state(br#"{"status":"Paused","data":null}"#, &id(), None).unwrap();
         assert_eq!(observation.status, "Paused");
         assert_eq!(observation.data, None);
     }
@@ -146,7 +171,7 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let err = parse_state(body, &id()).unwrap_err();
+            let err = parse_state(body, &id(), None).unwrap_err();
             assert!(
                 err.starts_with(expected),
                 "{err:?} should start with {expected:?}"
