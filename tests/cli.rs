@@ -95,6 +95,32 @@ async fn an_invalid_id_fails_the_whole_batch_and_stores_nothing(backend: Backend
     assert_nothing_stored(&db).await;
 }
 
+async fn enqueue_may_name_the_api_version(backend: Backend) {
+    let db = TestDb::on(backend).await;
+    let output = journeyd(&db, &["enqueue", "--api-version", "v2", "on-v2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = journeyd(&db, &["enqueue", "no-version"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let pool = db.outside().await;
+    let versions: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT instance_id, api_version FROM journeys ORDER BY instance_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        versions,
+        [
+            ("no-version".to_owned(), None),
+            ("on-v2".to_owned(), Some("v2".to_owned()))
+        ],
+        "without --api-version, the daemon's api.version applies at the first poll"
+    );
+
+    let output = journeyd(&db, &["enqueue", "--api-version", "v3", "on-v3"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("\"v3\" is not an API version"), "{}", stderr(&output));
+}
+
 /// The database was not even touched: no SQLite file, no tables in PostgreSQL.
 async fn assert_nothing_stored(db: &TestDb) {
     match db.backend {
@@ -346,6 +372,7 @@ async fn list_stuck_shows_only_stuck_journeys(backend: Backend) {
 
 on_both_backends!(
     enqueue_is_idempotent,
+    enqueue_may_name_the_api_version,
     an_invalid_id_fails_the_whole_batch_and_stores_nothing,
     enqueue_reads_files_and_standard_input,
     status_and_list_show_what_is_stored,

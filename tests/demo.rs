@@ -4,12 +4,13 @@ mod common;
 
 use std::process::Command;
 
-#[test]
-fn the_demo_tracks_every_journey_to_its_end() {
+/// Runs the demo on `version`; checks what it prints.
+fn the_demo_tracks_every_journey_to_its_end_on(version: &str) {
     let kept = tempfile::tempdir().unwrap();
     let db = kept.path().join("demo.db");
     let output = Command::new(common::binary())
         .args(["demo", "--keep-database", db.to_str().unwrap()])
+        .args(["--api-version", version])
         .env_remove("JOURNEYD_CONFIG")
         .output()
         .unwrap();
@@ -38,4 +39,18 @@ fn the_demo_tracks_every_journey_to_its_end() {
         "{text}"
     );
     assert!(db.exists(), "--keep-database keeps the file");
+    assert!(text.contains(&format!("simulated GBG GO API {version}")), "{text}");
+    // The failed journey's outcome, read from its answers on either version.
+    let failed_line = summary.iter().find(|l| l.contains(" Failed ")).unwrap();
+    assert!(failed_line.contains(" failed "), "{failed_line}");
+}
+
+#[test]
+fn the_demo_tracks_every_journey_to_its_end() {
+    the_demo_tracks_every_journey_to_its_end_on("v1");
+}
+
+#[test]
+fn the_demo_runs_on_gbg_go_v2_too() {
+    the_demo_tracks_every_journey_to_its_end_on("v2");
 }
