@@ -118,7 +118,11 @@ async fn enqueue_may_name_the_api_version(backend: Backend) {
 
     let output = journeyd(&db, &["enqueue", "--api-version", "v3", "on-v3"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("\"v3\" is not an API version"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("\"v3\" is not an API version"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// The database was not even touched: no SQLite file, no tables in PostgreSQL.

@@ -39,7 +39,10 @@ fn the_demo_tracks_every_journey_to_its_end_on(version: &str) {
         "{text}"
     );
     assert!(db.exists(), "--keep-database keeps the file");
-    assert!(text.contains(&format!("simulated GBG GO API {version}")), "{text}");
+    assert!(
+        text.contains(&format!("simulated GBG GO API {version}")),
+        "{text}"
+    );
     // The failed journey's outcome, read from its answers on either version.
     let failed_line = summary.iter().find(|l| l.contains(" Failed ")).unwrap();
     assert!(failed_line.contains(" failed "), "{failed_line}");

@@ -97,7 +97,7 @@ struct ErrorBody {
 }
 
 /// `": <message>"` from a v1 error body, or nothing.
-pub(super) fn error_detail(body: &[u8]) -> String {
+pub fn error_detail(body: &[u8]) -> String {
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
     match parsed.message.or(parsed.error) {
         Some(message) if !message.is_empty() => {

@@ -124,7 +124,7 @@ struct ErrorItem {
 
 /// `": <code> <name>"` of each error in a v2 error body, or nothing. Only the code and the
 /// name: `problem` and `action` are prose that may quote the request.
-pub(super) fn error_detail(body: &[u8]) -> String {
+pub fn error_detail(body: &[u8]) -> String {
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let errors: Vec<String> = parsed
         .errors

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod daemon;
+pub mod openapi;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
