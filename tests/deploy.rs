@@ -49,6 +49,7 @@ fn exported() -> BTreeSet<String> {
         metrics::TRANSITIONS,
         metrics::JOURNEYS_ENDED,
         metrics::JOURNEY_DURATION,
+        metrics::JOURNEY_OUTCOMES,
         metrics::JOURNEYS_TRACKED,
         metrics::JOURNEYS_STUCK,
         metrics::JOURNEYS_DUE,
