@@ -7,6 +7,7 @@ mod common;
 use common::{Backend, CapturedLogs, Harness, expected_path, path, timestamp};
 use journeyd::clock::{Clock, format_timestamp, parse_timestamp};
 use journeyd::config::Config;
+use journeyd::flow::DownCause;
 use journeyd::journey::ApiVersion;
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
 
@@ -256,11 +257,20 @@ async fn v2_errors_become_failure_classes_with_their_code_and_name(backend: Back
     h.poll_when_due(id).await;
     let row = h.row(id).await;
     assert_eq!(row.stop_reason.as_deref(), Some("rejected"));
-    assert!(
-        row.last_error
-            .unwrap()
-            .starts_with("HTTP 400: 4000 MISSING_FIELD")
-    );
+    let error = row.last_error.unwrap();
+    assert!(error.starts_with("HTTP 400: 4000 MISSING_FIELD"), "{error}");
+    // A 403 denies access: polling pauses for everyone, as on v1.
+    let denied = "v2forbiddenjourney";
+    h.sim
+        .add_journey_on(denied, ApiVersion::V2, Script::polls(&[("InProgress", 0)]));
+    h.enqueue_as(&[denied], Some(ApiVersion::V2)).await;
+    h.sim.inject(denied, Fault::Status(403));
+    h.poll_when_due(denied).await;
+    let row = h.row(denied).await;
+    assert_eq!(row.last_error_class.as_deref(), Some("forbidden"));
+    let error = row.last_error.unwrap();
+    assert!(error.starts_with("HTTP 403: 4030 FORBIDDEN"), "{error}");
+    assert_eq!(h.scheduler().api_down(), Some(DownCause::AccessDenied));
 }
 
 async fn a_v1_outcome_is_read_where_api_v1_outcome_pointer_points(backend: Backend) {
