@@ -308,6 +308,29 @@ fn status_of(status: Option<String>) -> Result<String, String> {
     }
 }
 
+/// Deserializes an answer's `body`, naming the field (under `prefix`) that breaks the spec.
+fn deserialize<'a, T: serde::Deserialize<'a>>(body: &'a [u8], prefix: &str) -> Result<T, String> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        if path == "." {
+            format!("{prefix}body is not a JSON object: {}", err.inner())
+        } else {
+            format!("`{prefix}{path}`: {}", err.inner())
+        }
+    })
+}
+
+/// A time an answer gives in `field`; absent or empty (`""`) is none.
+fn answer_time(field: &str, value: Option<&str>) -> Result<Option<Timestamp>, String> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(text) => crate::clock::parse_timestamp(text)
+            .map(Some)
+            .map_err(|err| format!("`{field}`: {err}")),
+    }
+}
+
 /// The outcome at `pointer` (RFC 6901) in `data`: a string as it is, a number or a boolean as
 /// written; anything else, or nothing there, is no outcome.
 fn outcome_at(data: &RawValue, pointer: &str) -> Result<Option<String>, String> {

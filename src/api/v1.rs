@@ -4,8 +4,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{MAX_MESSAGE_LEN, outcome_at, status_of};
-use crate::clock::parse_timestamp;
+use super::{MAX_MESSAGE_LEN, answer_time, deserialize, outcome_at, status_of};
 use crate::journey::{EndTimeSource, InstanceId, Observation};
 
 #[derive(Deserialize)]
@@ -35,15 +34,7 @@ pub fn parse_state(
     asked_for: &InstanceId,
     outcome_pointer: Option<&str>,
 ) -> Result<Observation, String> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    let answer: StateAnswer = serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        if path == "." {
-            format!("body is not a JSON object: {}", err.inner())
-        } else {
-            format!("`{path}`: {}", err.inner())
-        }
-    })?;
+    let answer: StateAnswer = deserialize(body, "")?;
 
     let status = status_of(answer.status)?;
     if let Some(id) = &answer.instance_id
@@ -65,8 +56,9 @@ pub fn parse_state(
         .unwrap_or_default();
     Ok(Observation {
         status,
-        created_time: meta_time("metaData.createdTime", created)?,
-        completed_time: meta_time("metaData.completedTime", completed)?
+        // GBG GO sends `""` for times that have not happened yet.
+        created_time: answer_time("metaData.createdTime", created.as_deref())?,
+        completed_time: answer_time("metaData.completedTime", completed.as_deref())?
             .map(|at| (at, EndTimeSource::CompletedTime)),
         outcome: match (outcome_pointer, answer.data) {
             (Some(pointer), Some(data)) => outcome_at(data, pointer)?,
@@ -74,19 +66,6 @@ pub fn parse_state(
         },
         data: answer.data.map(|data| data.get().to_owned()),
     })
-}
-
-/// GBG GO sends `""` for times that have not happened yet.
-fn meta_time(
-    field: &str,
-    value: Option<String>,
-) -> Result<Option<crate::clock::Timestamp>, String> {
-    match value.as_deref() {
-        None | Some("") => Ok(None),
-        Some(text) => parse_timestamp(text)
-            .map(Some)
-            .map_err(|err| format!("`{field}`: {err}")),
-    }
 }
 
 /// A v1 error body: `{"status": ..., "message": ..., "error": ...}`.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{MAX_MESSAGE_LEN, status_of};
-use crate::clock::{self, Timestamp, parse_timestamp};
+use super::{MAX_MESSAGE_LEN, answer_time, deserialize, status_of};
+use crate::clock;
 use crate::journey::{EndTimeSource, Observation};
 
 #[derive(Deserialize)]
@@ -65,8 +65,14 @@ pub fn parse_state(body: &[u8]) -> Result<Observation, String> {
         None => Context::default(),
     };
     let journey = &context.process.journey;
-    let started = time("context.process.journey.startedAt", &journey.started_at)?;
-    let ended = time("context.process.journey.endedAt", &journey.ended_at)?;
+    let started = answer_time(
+        "context.process.journey.startedAt",
+        journey.started_at.as_deref(),
+    )?;
+    let ended = answer_time(
+        "context.process.journey.endedAt",
+        journey.ended_at.as_deref(),
+    )?;
     let completed_time = match (ended, started, journey.duration_ms) {
         (Some(ended), _, _) => Some((ended, EndTimeSource::EndedAt)),
         (None, Some(started), Some(ms)) => Some((
@@ -85,28 +91,6 @@ pub fn parse_state(body: &[u8]) -> Result<Observation, String> {
             .filter(|status| !status.trim().is_empty()),
         data: answer.context.map(|raw| raw.get().to_owned()),
     })
-}
-
-/// Deserializes `body`, naming the field (under `prefix`) that breaks the spec.
-fn deserialize<'a, T: Deserialize<'a>>(body: &'a [u8], prefix: &str) -> Result<T, String> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        if path == "." {
-            format!("{prefix}body is not a JSON object: {}", err.inner())
-        } else {
-            format!("`{prefix}{path}`: {}", err.inner())
-        }
-    })
-}
-
-fn time(field: &str, value: &Option<String>) -> Result<Option<Timestamp>, String> {
-    match value.as_deref() {
-        None | Some("") => Ok(None),
-        Some(text) => parse_timestamp(text)
-            .map(Some)
-            .map_err(|err| format!("`{field}`: {err}")),
-    }
 }
 
 /// A v2 error body: `{"errors": [{"code", "name", "location", "problem", "action"}]}`.
