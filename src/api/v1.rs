@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{MAX_MESSAGE_LEN, answer_time, deserialize, outcome_at, status_of};
+use super::MAX_MESSAGE_LEN;
+use super::answer::{answer_time, deserialize, outcome_at, status_of};
 use crate::journey::{EndTimeSource, InstanceId, Observation};
 
 #[derive(Deserialize)]

@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{MAX_MESSAGE_LEN, answer_time, deserialize, status_of};
+use super::MAX_MESSAGE_LEN;
+use super::answer::{answer_time, deserialize, status_of};
 use crate::clock;
 use crate::journey::{EndTimeSource, Observation};
 
