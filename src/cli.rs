@@ -8,8 +8,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use journeyd::clock::{self, Clock, SystemClock};
 use journeyd::config::{Config, ConfigError};
+use journeyd::events::JourneyEvent;
+use journeyd::journey::StopReason;
 use journeyd::journey::{ApiVersion, InstanceId};
-use journeyd::storage::{self, JourneyRow, ListFilter, Store};
+use journeyd::storage::{self, Abandoned, JourneyRow, ListCursor, ListFilter, Store};
 use journeyd::telemetry::metrics;
 use journeyd::{daemon, demo, housekeeping, shutdown, telemetry};
 
@@ -46,6 +48,12 @@ enum Command {
     },
     /// List tracked journeys, newest first.
     List(ListArgs),
+    /// Stop polling journeys the application gave up; their rows and history stay.
+    Stop {
+        /// Instance IDs to stop tracking.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// Apply database migrations (`run` also does this at start).
     Migrate,
     /// Delete journeys that stopped being polled long ago, with their transitions.
@@ -100,6 +108,9 @@ struct ListArgs {
     /// At most this many rows.
     #[arg(long, default_value_t = 100)]
     limit: u32,
+    /// Only journeys after this cursor (printed after a full page): the next page.
+    #[arg(long, value_name = "CURSOR")]
+    after: Option<String>,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -155,13 +166,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             println!(
                 "enqueued {} new journey(s); {} already tracked",
-                result.added, result.already_tracked
+                result.added.len(),
+                result.already_tracked.len()
             );
         }
         Command::Status { instance_id, json } => {
             status(open_store(&config).await?.as_ref(), &instance_id, json).await?;
         }
         Command::List(args) => list(open_store(&config).await?.as_ref(), args).await?,
+        Command::Stop { ids } => stop(open_store(&config).await?.as_ref(), &ids).await?,
         Command::Migrate => {
             open_store(&config).await?;
             println!("database is up to date ({})", config.database.shown_url());
@@ -296,11 +309,20 @@ async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
         },
         stuck: args.stuck,
         limit: args.limit,
+        after: args
+            .after
+            .as_deref()
+            .map(|token| {
+                ListCursor::decode(token)
+                    .ok_or_else(|| UsageError(format!("{token:?} is not a cursor of `list`")))
+            })
+            .transpose()?,
     };
-    let rows = store.list(&filter).await?;
+    let page = store.list(&filter).await?;
+    let rows = &page.journeys;
     let mut out = std::io::stdout().lock();
     if args.json {
-        for row in &rows {
+        for row in rows {
             writeln!(out, "{}", serde_json::to_string(row)?)?;
         }
         return Ok(());
@@ -315,7 +337,7 @@ async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
     ]
     .map(str::to_owned);
     writeln!(out, "{}", table_line(&header))?;
-    for row in &rows {
+    for row in rows {
         let cells = [
             row.instance_id.clone(),
             row.status.clone().unwrap_or_else(|| "-".into()),
@@ -328,6 +350,40 @@ async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
     }
     if std::io::stdout().is_terminal() {
         writeln!(out, "({} shown, at most {})", rows.len(), args.limit)?;
+    }
+    if let Some(next) = &page.next {
+        eprintln!("more: journeyd list --after {}", next.encode());
+    }
+    Ok(())
+}
+
+async fn stop(store: &dyn Store, ids: &[String]) -> anyhow::Result<()> {
+    let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let outcomes = store.abandon(&asked, SystemClock.now()).await?;
+    let mut unknown = Vec::new();
+    for (id, outcome) in asked.iter().zip(outcomes) {
+        match outcome {
+            Abandoned::Now => {
+                JourneyEvent::Stopped {
+                    instance_id: (*id).to_owned(),
+                    reason: StopReason::Abandoned,
+                    detail: "stopped with `journeyd stop`".into(),
+                }
+                .emit();
+                println!("{id}: stopped");
+            }
+            Abandoned::Already(reason) => println!(
+                "{id}: already stopped ({})",
+                reason.as_deref().unwrap_or("no reason recorded")
+            ),
+            Abandoned::Unknown => unknown.push(*id),
+        }
+    }
+    if !unknown.is_empty() {
+        bail!(UsageError(format!(
+            "not tracked: {}; the others were handled",
+            unknown.join(", ")
+        )));
     }
     Ok(())
 }

@@ -200,7 +200,8 @@ pub async fn run(
             limit: 100,
             ..ListFilter::default()
         })
-        .await?;
+        .await?
+        .journeys;
     journeys.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
     let mut transitions = 0;
     writeln!(out, "\nsummary")?;
@@ -277,7 +278,8 @@ async fn wait_until_all_stopped(store: &dyn Store, expected: usize) -> Result<()
                 limit: 100,
                 ..ListFilter::default()
             })
-            .await?;
+            .await?
+            .journeys;
         if all.len() == expected && all.iter().all(|row| row.stopped_at.is_some()) {
             return Ok(());
         }

@@ -81,7 +81,7 @@ async fn stuck_journeys_are_marked_once_and_cleared_when_they_move_or_end(backen
         })
         .await
         .unwrap();
-    assert_eq!(listed.len(), 1);
+    assert_eq!(listed.journeys.len(), 1);
 
     h.clock.advance(MINUTE);
     assert!(

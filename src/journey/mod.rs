@@ -221,6 +221,8 @@ pub enum StopReason {
     Rejected,
     /// The journey was enqueued longer than `poll.give_up_after` ago.
     Expired,
+    /// The application gave it up (`journeyd stop`, `DELETE /v1/journeys/{id}`).
+    Abandoned,
 }
 
 impl StopReason {
@@ -231,6 +233,7 @@ impl StopReason {
             Self::NotFound => "not_found",
             Self::Rejected => "rejected",
             Self::Expired => "expired",
+            Self::Abandoned => "abandoned",
         }
     }
 }

@@ -22,6 +22,12 @@ pub(super) trait Dialect: Database {
     const RENEW_LEASES: &'static str;
     /// Deletes a batch of long-finished journeys (see [`sql::PRUNE_SQLITE`]).
     const PRUNE: &'static str;
+    /// Adds the journeys of a JSON array not tracked yet (see [`sql::ENQUEUE_SQLITE`]).
+    const ENQUEUE: &'static str;
+    /// Stops polling the journeys of a JSON array (see [`sql::ABANDON_SQLITE`]).
+    const ABANDON: &'static str;
+    /// The stop reasons of the journeys of a JSON array (see [`sql::STOP_REASONS_SQLITE`]).
+    const STOP_REASONS: &'static str;
 
     fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self>;
     fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
@@ -120,21 +126,19 @@ impl RowsAffected for sqlx::postgres::PgQueryResult {
     }
 }
 
-/// Implements [`Dialect`] for a backend whose timestamps are bound as `$time(timestamp)`.
+/// Implements [`Dialect`] for a backend whose timestamps are bound as `$time(timestamp)`, which
+/// locks a commit's rows with `$lock_rows`, and whose statements over JSON arrays are those
+/// named.
 macro_rules! dialect {
     (
         $database:ty,
-        $time:expr,
-        $record_unchanged_batch:expr,
-        $lock_rows:expr,
-        $renew_leases:expr,
-        $prune:expr
+        time: $time:expr,
+        lock_rows: $lock_rows:expr,
+        $($name:ident = $statement:expr),* $(,)?
     ) => {
         impl Dialect for $database {
-            const RENEW_LEASES: &'static str = $renew_leases;
-            const RECORD_UNCHANGED_BATCH: &'static str = $record_unchanged_batch;
             const LOCK_ROWS: Option<&'static str> = $lock_rows;
-            const PRUNE: &'static str = $prune;
+            $(const $name: &'static str = $statement;)*
 
             fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
                 query.bind(value)
@@ -161,17 +165,23 @@ macro_rules! dialect {
 // SQLite has one writer at a time: nobody to wait for.
 dialect!(
     sqlx::Sqlite,
-    crate::clock::format_timestamp,
-    sql::RECORD_UNCHANGED_BATCH_SQLITE,
-    None,
-    sql::RENEW_LEASES_SQLITE,
-    sql::PRUNE_SQLITE
+    time: crate::clock::format_timestamp,
+    lock_rows: None,
+    RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_SQLITE,
+    RENEW_LEASES = sql::RENEW_LEASES_SQLITE,
+    PRUNE = sql::PRUNE_SQLITE,
+    ENQUEUE = sql::ENQUEUE_SQLITE,
+    ABANDON = sql::ABANDON_SQLITE,
+    STOP_REASONS = sql::STOP_REASONS_SQLITE,
 );
 dialect!(
     sqlx::Postgres,
-    std::convert::identity,
-    sql::RECORD_UNCHANGED_BATCH_POSTGRES,
-    Some(sql::LOCK_ROWS_POSTGRES),
-    sql::RENEW_LEASES_POSTGRES,
-    sql::PRUNE_POSTGRES
+    time: std::convert::identity,
+    lock_rows: Some(sql::LOCK_ROWS_POSTGRES),
+    RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_POSTGRES,
+    RENEW_LEASES = sql::RENEW_LEASES_POSTGRES,
+    PRUNE = sql::PRUNE_POSTGRES,
+    ENQUEUE = sql::ENQUEUE_POSTGRES,
+    ABANDON = sql::ABANDON_POSTGRES,
+    STOP_REASONS = sql::STOP_REASONS_POSTGRES,
 );

@@ -8,6 +8,7 @@ mod fault;
 mod health;
 mod postgres;
 mod row_write;
+mod rows;
 mod session;
 mod shared;
 pub mod sql;
@@ -16,13 +17,16 @@ mod sqlite;
 pub use fault::WriteFault;
 pub use health::WriteHealth;
 pub use postgres::PostgresStore;
+pub use rows::{
+    Abandoned, Enqueued, JourneyPage, JourneyRow, JourneyStats, ListCursor, ListFilter, NewlyStuck,
+    Prunable, STUCK_AGE, STUCK_STATUS, StuckRules, TransitionRow,
+};
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
 
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney};
@@ -73,119 +77,6 @@ pub struct Claim {
     /// The row's history, or what makes the row unusable (an unreadable timestamp written by
     /// another program, say).
     pub journey: Result<TrackedJourney, String>,
-}
-
-/// A journey's row as stored, for people and programs reading it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct JourneyRow {
-    pub instance_id: String,
-    pub status: Option<String>,
-    pub enqueued_at: String,
-    pub created_time: Option<String>,
-    pub completed_time: Option<String>,
-    pub data: Option<String>,
-    pub status_changed_at: Option<String>,
-    pub polls: i64,
-    pub unchanged_polls: i64,
-    pub last_polled_at: Option<String>,
-    pub next_poll_at: Option<String>,
-    pub consecutive_errors: i64,
-    pub error_count: i64,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<String>,
-    pub last_request_id: Option<String>,
-    pub stopped_at: Option<String>,
-    pub stop_reason: Option<String>,
-    pub lease_owner: Option<String>,
-    pub lease_expires_at: Option<String>,
-    pub consecutive_not_found: i64,
-    pub last_error_class: Option<String>,
-    pub stuck_since: Option<String>,
-    pub stuck_reason: Option<String>,
-    pub api_version: Option<String>,
-    pub outcome: Option<String>,
-    pub outcome_at: Option<String>,
-    pub completed_time_source: Option<String>,
-}
-
-/// One row of `journey_transitions`.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct TransitionRow {
-    pub id: i64,
-    pub instance_id: String,
-    pub from_status: Option<String>,
-    pub to_status: String,
-    pub observed_at: String,
-}
-
-/// Which journeys `list` returns, newest enqueued first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ListFilter {
-    /// Compared without regard to case or underscores.
-    pub status: Option<String>,
-    /// `Some(true)`: still being polled; `Some(false)`: polling stopped.
-    pub active: Option<bool>,
-    /// Only journeys marked stuck.
-    pub stuck: bool,
-    pub limit: u32,
-}
-
-/// When a journey counts as stuck, from `stuck.*`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StuckRules {
-    /// Not ended this long after its start (`created_time`, else `enqueued_at`).
-    pub after: Duration,
-    /// In this status (a [`status_key`](crate::journey::status_key)) for longer than this.
-    pub by_status: Vec<(String, Duration)>,
-}
-
-/// Why a journey was marked stuck (`stuck_reason`).
-pub const STUCK_AGE: &str = "age";
-pub const STUCK_STATUS: &str = "status";
-
-/// A journey the stuck check has just marked.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct NewlyStuck {
-    pub instance_id: String,
-    pub status: Option<String>,
-    pub stuck_reason: String,
-    /// Start of the period that was too long: the journey's start, or when its status began.
-    pub since: String,
-}
-
-/// Figures for the gauges, read on a timer.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct JourneyStats {
-    /// Journeys still polled, by status (`None`: not answered yet).
-    pub active_by_status: Vec<(Option<String>, i64)>,
-    pub stuck_by_reason: Vec<(String, i64)>,
-    /// Journeys whose next poll time has passed.
-    pub due: i64,
-    /// Start of the oldest journey still polled.
-    pub oldest_active_start: Option<Timestamp>,
-}
-
-/// What a prune would delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Prunable {
-    pub journeys: i64,
-    pub transitions: i64,
-}
-
-/// Outcome of an enqueue batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Enqueued {
-    pub added: u64,
-    pub already_tracked: u64,
-}
-
-impl Enqueued {
-    fn counted(asked: usize, added: u64) -> Self {
-        Self {
-            added,
-            already_tracked: asked as u64 - added,
-        }
-    }
 }
 
 #[async_trait]
@@ -278,7 +169,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn transitions(&self, instance_id: &str) -> Result<Vec<TransitionRow>, StoreError>;
 
-    async fn list(&self, filter: &ListFilter) -> Result<Vec<JourneyRow>, StoreError>;
+    /// A page of journeys, newest enqueued first, after `filter.after` if given.
+    async fn list(&self, filter: &ListFilter) -> Result<JourneyPage, StoreError>;
+
+    /// Stops polling `ids` (the application gave them up): `stop_reason = 'abandoned'`, their
+    /// rows and history kept. Says what became of each, in order.
+    async fn abandon(&self, ids: &[&str], now: Timestamp) -> Result<Vec<Abandoned>, StoreError>;
 }
 
 /// How to open the database, beyond its URL (`database.*`).

@@ -15,8 +15,9 @@ use sqlx::{AssertSqlSafe, Postgres};
 
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
-    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, Store, StoreError,
-    StuckRules, TransitionRow, WriteHealth, api_version_column, shared, sql,
+    Abandoned, Claim, Enqueued, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck,
+    Prunable, Store, StoreError, StuckRules, TransitionRow, WriteHealth, api_version_column,
+    shared, sql,
 };
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -35,7 +36,11 @@ fn as_text(expression: &str, name: &str) -> String {
 }
 
 /// `SELECT <every journeys column, timestamps as text> FROM journeys`.
-static SELECT_JOURNEYS: LazyLock<String> = LazyLock::new(|| {
+static SELECT_JOURNEYS: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM journeys", *JOURNEY_COLUMNS));
+
+/// Every `journeys` column, timestamps as text.
+static JOURNEY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     let time = |column: &str| as_text(column, column);
     let columns = [
         "instance_id".to_owned(),
@@ -67,19 +72,25 @@ static SELECT_JOURNEYS: LazyLock<String> = LazyLock::new(|| {
         time("outcome_at"),
         "completed_time_source".into(),
     ];
-    format!("SELECT {} FROM journeys", columns.join(", "))
+    columns.join(", ")
 });
 
 static JOURNEY: LazyLock<String> =
     LazyLock::new(|| format!("{} WHERE instance_id = $1", *SELECT_JOURNEYS));
 
+/// As SQLite's; the cursor keeps the enqueue time's microseconds, which the row's text drops.
 static LIST: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{} WHERE ($1::text IS NULL OR replace(lower(status), '_', '') = $1) \
+        "SELECT {}, to_char(enqueued_at AT TIME ZONE 'UTC', \
+                            'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS cursor_at \
+         FROM journeys \
+         WHERE ($1::text IS NULL OR replace(lower(status), '_', '') = $1) \
            AND ($2::boolean IS NULL OR (stopped_at IS NULL) = $2) \
            AND (NOT $4 OR stuck_since IS NOT NULL) \
-         ORDER BY enqueued_at DESC, instance_id LIMIT $3",
-        *SELECT_JOURNEYS
+           AND ($5::timestamptz IS NULL \
+                OR (enqueued_at, instance_id) < ($5::timestamptz, $6::text)) \
+         ORDER BY enqueued_at DESC, instance_id DESC LIMIT $3",
+        *JOURNEY_COLUMNS
     )
 });
 
@@ -225,7 +236,7 @@ impl Store for PostgresStore {
             .session(POSTGRES_TRANSACTION, "enqueueing journeys")
             .await?;
         let added = shared::enqueue::<Postgres>(session.conn(), ids, api_version, now).await;
-        Ok(Enqueued::counted(ids.len(), session.finish(added).await?))
+        Ok(Enqueued::of(ids, session.finish(added).await?))
     }
 
     async fn claim_due(
@@ -363,13 +374,25 @@ impl Store for PostgresStore {
             .await?)
     }
 
-    async fn list(&self, filter: &ListFilter) -> Result<Vec<JourneyRow>, StoreError> {
-        Ok(sqlx::query_as(AssertSqlSafe(LIST.as_str()))
+    async fn list(&self, filter: &ListFilter) -> Result<JourneyPage, StoreError> {
+        let after = filter.after.as_ref();
+        let rows = sqlx::query_as(AssertSqlSafe(LIST.as_str()))
             .bind(filter.status.as_deref().map(status_key))
             .bind(filter.active)
             .bind(i64::from(filter.limit))
             .bind(filter.stuck)
+            .bind(after.map(|cursor| cursor.enqueued_at.as_str()))
+            .bind(after.map(|cursor| cursor.instance_id.as_str()))
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        Ok(JourneyPage::of(rows, filter.limit))
+    }
+
+    async fn abandon(&self, ids: &[&str], now: Timestamp) -> Result<Vec<Abandoned>, StoreError> {
+        let mut session = self
+            .session(POSTGRES_TRANSACTION, "stopping journeys")
+            .await?;
+        let abandoned = shared::abandon::<Postgres>(session.conn(), ids, now).await;
+        session.finish(abandoned).await
     }
 }

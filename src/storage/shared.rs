@@ -5,33 +5,72 @@ use sqlx::{Database, Executor, IntoArguments};
 
 use super::dialect::{Binder, Dialect, RowsAffected};
 use super::row_write::RowWrite;
-use super::{NewlyStuck, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
+use super::{Abandoned, NewlyStuck, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
 use crate::clock::{self, Timestamp, format_timestamp};
-use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, UpdateOutcome};
+use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, StopReason, UpdateOutcome};
 
-/// Inserts journeys not tracked yet; returns how many were new.
+/// Inserts the journeys of `ids` not tracked yet; returns the IDs added.
 pub(super) async fn enqueue<DB>(
     conn: &mut DB::Connection,
     ids: &[InstanceId],
     api_version: Option<ApiVersion>,
     now: Timestamp,
-) -> Result<u64, sqlx::Error>
+) -> Result<Vec<String>, sqlx::Error>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
 {
-    let mut added = 0;
-    for id in ids {
-        added += Binder::<DB>::new(sql::ENQUEUE)
-            .text(Some(id.as_str()))
-            .time(Some(now))
-            .text(api_version.map(ApiVersion::as_str))
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(added)
+    let ids: Vec<&str> = ids.iter().map(InstanceId::as_str).collect();
+    Binder::<DB>::new(DB::ENQUEUE)
+        .text(Some(&json_array(&ids)))
+        .time(Some(now))
+        .text(api_version.map(ApiVersion::as_str))
+        .fetch_texts(&mut *conn)
+        .await
+}
+
+/// Stops polling the journeys of `ids` at `now`, as abandoned; says what became of each.
+pub(super) async fn abandon<DB>(
+    conn: &mut DB::Connection,
+    ids: &[&str],
+    now: Timestamp,
+) -> Result<Vec<Abandoned>, sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    (String, Option<String>): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let json = json_array(ids);
+    lock_rows::<DB>(conn, &json).await?;
+    let stopped: std::collections::HashSet<String> = Binder::<DB>::new(DB::ABANDON)
+        .text(Some(&json))
+        .time(Some(now))
+        .text(Some(StopReason::Abandoned.as_str()))
+        .fetch_texts(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    let known: std::collections::HashMap<String, Option<String>> =
+        Binder::<DB>::new(DB::STOP_REASONS)
+            .text(Some(&json))
+            .fetch_as::<_, (String, Option<String>)>(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    Ok(ids
+        .iter()
+        .map(|id| match known.get(*id) {
+            None => Abandoned::Unknown,
+            Some(_) if stopped.contains(*id) => Abandoned::Now,
+            Some(reason) => Abandoned::Already(reason.clone()),
+        })
+        .collect())
 }
 
 /// Writes poll results with their transitions; `true` for each one written.

@@ -94,7 +94,7 @@ macro_rules! json_ids_sqlite {
 
 macro_rules! json_ids_postgres {
     () => {
-        "SELECT jsonb_array_elements_text($1::text::jsonb)"
+        "SELECT jsonb_array_elements_text($1::text::jsonb) AS value"
     };
 }
 
@@ -146,11 +146,55 @@ pub const CLAIM_DUE_SQLITE: &str = claim_due!("");
 /// for them, so they share the due work without blocking each other.
 pub const CLAIM_DUE_POSTGRES: &str = claim_due!(" FOR UPDATE SKIP LOCKED");
 
-/// Adds a journey unless it is tracked already; `$3` its API version (NULL: `api.version`).
-pub const ENQUEUE: &str = "\
-    INSERT INTO journeys (instance_id, enqueued_at, next_poll_at, api_version) \
-    VALUES ($1, $2, $2, $3) \
-    ON CONFLICT (instance_id) DO NOTHING";
+/// Adds the journeys of `$1` (a JSON array of instance IDs) not tracked yet, enqueued and due
+/// at `$2` on API version `$3` (NULL: `api.version`); returns the IDs added. One statement for
+/// the batch. (`WHERE true` lets SQLite tell the upsert from a join.)
+macro_rules! enqueue {
+    ($ids:expr) => {
+        concat!(
+            "INSERT INTO journeys (instance_id, enqueued_at, next_poll_at, api_version) \
+             SELECT value, $2, $2, $3 FROM (",
+            $ids,
+            ") AS ids WHERE true ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id"
+        )
+    };
+}
+
+pub const ENQUEUE_SQLITE: &str = enqueue!(json_ids_sqlite!());
+pub const ENQUEUE_POSTGRES: &str = enqueue!(json_ids_postgres!());
+
+/// Stops polling the journeys of `$1` (a JSON array of instance IDs) still polled, at `$2`, for
+/// reason `$3`; returns the IDs stopped. Their leases go too, so a poll in flight finds its
+/// journey no longer its own and its result is dropped, instead of polling it again.
+macro_rules! abandon {
+    ($ids:expr) => {
+        concat!(
+            "UPDATE journeys SET next_poll_at = NULL, stopped_at = $2, stop_reason = $3, \
+                 lease_owner = NULL, lease_expires_at = NULL, \
+                 stuck_since = NULL, stuck_reason = NULL \
+             WHERE instance_id IN (",
+            $ids,
+            ") AND stopped_at IS NULL RETURNING instance_id"
+        )
+    };
+}
+
+pub const ABANDON_SQLITE: &str = abandon!(json_ids_sqlite!());
+pub const ABANDON_POSTGRES: &str = abandon!(json_ids_postgres!());
+
+/// The known journeys of `$1` (a JSON array of instance IDs) and why polling them stopped.
+macro_rules! stop_reasons {
+    ($ids:expr) => {
+        concat!(
+            "SELECT instance_id, stop_reason FROM journeys WHERE instance_id IN (",
+            $ids,
+            ")"
+        )
+    };
+}
+
+pub const STOP_REASONS_SQLITE: &str = stop_reasons!(json_ids_sqlite!());
+pub const STOP_REASONS_POSTGRES: &str = stop_reasons!(json_ids_postgres!());
 
 /// The earliest due time of a journey not leased at `$1`: walks `journeys_due` from its start.
 pub const NEXT_DUE: &str = "\

@@ -327,7 +327,7 @@ impl Harness {
             limit: 1,
             ..ListFilter::default()
         };
-        self.store.list(&filter).await.unwrap().is_empty()
+        self.store.list(&filter).await.unwrap().journeys.is_empty()
     }
 
     pub async fn poll(&self) -> usize {

@@ -21,8 +21,8 @@ use sqlx::sqlite::{
 
 use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
-    Claim, Enqueued, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable, Store, StoreError,
-    StoreOptions, StuckRules, TransitionRow, WriteHealth, shared, sql,
+    Abandoned, Claim, Enqueued, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck,
+    Prunable, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
@@ -43,13 +43,15 @@ const ACTIVE_BY_STATUS: &str = "\
     SELECT status, count(*) FROM journeys INDEXED BY journeys_active_status \
     WHERE stopped_at IS NULL GROUP BY status";
 
-/// `journeyd list`: optional status key `$1`, active flag `$2`, stuck only `$4`, at most `$3`.
+/// `journeyd list`: optional status key `$1`, active flag `$2`, stuck only `$4`, at most `$3`,
+/// after the cursor `($5, $6)` if given; newest first, down `journeys_enqueued`.
 const LIST: &str = "\
-    SELECT * FROM journeys \
+    SELECT *, enqueued_at AS cursor_at FROM journeys \
     WHERE ($1 IS NULL OR replace(lower(status), '_', '') = $1) \
       AND ($2 IS NULL OR (stopped_at IS NULL) = $2) \
       AND (NOT $4 OR stuck_since IS NOT NULL) \
-    ORDER BY enqueued_at DESC, instance_id LIMIT $3";
+      AND ($5 IS NULL OR (enqueued_at, instance_id) < ($5, $6)) \
+    ORDER BY enqueued_at DESC, instance_id DESC LIMIT $3";
 
 /// How long a checkpoint waits for readers of old snapshots. It holds up journeyd's own writes
 /// meanwhile, so it gives up quickly and tries again at the next maintenance tick.
@@ -226,7 +228,7 @@ impl Store for SqliteStore {
     ) -> Result<Enqueued, StoreError> {
         let mut session = self.transaction("enqueueing journeys").await?;
         let added = shared::enqueue::<Sqlite>(session.conn(), ids, api_version, now).await;
-        Ok(Enqueued::counted(ids.len(), session.finish(added).await?))
+        Ok(Enqueued::of(ids, session.finish(added).await?))
     }
 
     async fn claim_due(
@@ -391,14 +393,24 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn list(&self, filter: &ListFilter) -> Result<Vec<JourneyRow>, StoreError> {
-        Ok(sqlx::query_as(LIST)
+    async fn list(&self, filter: &ListFilter) -> Result<JourneyPage, StoreError> {
+        let after = filter.after.as_ref();
+        let rows = sqlx::query_as(LIST)
             .bind(filter.status.as_deref().map(status_key))
             .bind(filter.active)
             .bind(filter.limit)
             .bind(filter.stuck)
+            .bind(after.map(|cursor| cursor.enqueued_at.as_str()))
+            .bind(after.map(|cursor| cursor.instance_id.as_str()))
             .fetch_all(&self.readers)
-            .await?)
+            .await?;
+        Ok(JourneyPage::of(rows, filter.limit))
+    }
+
+    async fn abandon(&self, ids: &[&str], now: Timestamp) -> Result<Vec<Abandoned>, StoreError> {
+        let mut session = self.transaction("stopping journeys").await?;
+        let abandoned = shared::abandon::<Sqlite>(session.conn(), ids, now).await;
+        session.finish(abandoned).await
     }
 }
 
