@@ -282,6 +282,7 @@ impl Scenario {
         let config = self.config(&database.url);
         let settings = DaemonSettings {
             base_urls: BaseUrls::from_base(self.base_url.parse().unwrap(), ApiVersion::V1),
+            api_tokens: Default::default(),
             token_url: self.token_url.parse().unwrap(),
             credentials: credentials(),
         };

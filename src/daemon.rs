@@ -150,6 +150,7 @@ pub async fn run(
             clock,
             stalled_after: config.poll.scan_interval * 3 + Duration::from_secs(10),
             gauges: Arc::default(),
+            tokens: settings.api_tokens.clone(),
         };
         tokio::spawn(http::serve(listener, state, limits, shutdown.clone()))
     });

@@ -48,6 +48,7 @@ async fn serve(h: &Harness) -> Surface {
         clock,
         stalled_after: Duration::from_secs(13),
         gauges: Arc::default(),
+        tokens: Arc::default(),
     };
     let limits = journeyd::daemon::listener_limits(&h.config);
     tokio::spawn(http::serve(listener, state, limits, stop.clone()));

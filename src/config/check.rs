@@ -138,7 +138,7 @@ impl Config {
             http_url("api.base_url", base_url)?;
         }
         http_url("auth.token_url", &self.auth.token_url)?;
-        self.http_listen()?;
+        self.check_http()?;
         if let Some((status, _)) = self
             .stuck
             .status_after
@@ -152,6 +152,45 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|err| invalid("log.level", format!("is not a valid filter: {err}")))?;
+        Ok(())
+    }
+
+    /// The listener's TLS: a certificate and a key together, and both whenever tokens guard
+    /// the API on an address other hosts can reach (the tokens would cross the network in the
+    /// clear), unless `http.allow_plaintext` says so on purpose.
+    fn check_http(&self) -> Result<(), ConfigError> {
+        let http = &self.http;
+        let tls = match (&http.tls_cert_file, &http.tls_key_file) {
+            (Some(_), Some(_)) => true,
+            (None, None) => false,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "http.tls_key_file",
+                    "must be set with `http.tls_cert_file`",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "http.tls_cert_file",
+                    "must be set with `http.tls_key_file`",
+                ));
+            }
+        };
+        if let Some(address) = self.http_listen()?
+            && !address.ip().is_loopback()
+            && http.tokens_file.is_some()
+            && !tls
+            && !http.allow_plaintext
+        {
+            return Err(invalid(
+                "http.listen",
+                format!(
+                    "is {address}, reachable from other hosts, and `http.tokens_file` guards the \
+                     API: set `http.tls_cert_file` and `http.tls_key_file`, or \
+                     `http.allow_plaintext = true` behind a proxy that speaks TLS"
+                ),
+            ));
+        }
         Ok(())
     }
 

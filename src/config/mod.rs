@@ -7,6 +7,9 @@
 
 mod check;
 mod sections;
+mod tokens;
+
+pub use tokens::{ApiTokens, Caller, Scope};
 
 pub use crate::telemetry::LogFormat;
 pub use sections::{
@@ -16,6 +19,7 @@ pub use sections::{
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -56,6 +60,8 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
     pub base_urls: BaseUrls,
+    /// The HTTP API's tokens (empty: the API is off).
+    pub api_tokens: Arc<ApiTokens>,
     pub token_url: Url,
     pub credentials: Credentials,
 }
@@ -213,8 +219,13 @@ impl Config {
                 scope: auth.scope.clone(),
             },
         };
+        let api_tokens = match &self.http.tokens_file {
+            Some(path) => ApiTokens::load(path)?,
+            None => ApiTokens::default(),
+        };
         Ok(DaemonSettings {
             base_urls: BaseUrls::from_base(http_url("api.base_url", &base_url)?, version),
+            api_tokens: Arc::new(api_tokens),
             token_url: http_url("auth.token_url", &auth.token_url)?,
             credentials,
         })

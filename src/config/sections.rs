@@ -204,6 +204,13 @@ pub struct HttpConfig {
     /// A connection without a request under way is closed after this long.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// The API's bearer tokens, `NAME SCOPE TOKEN` a line; none: the `/v1` API is off.
+    pub tokens_file: Option<PathBuf>,
+    /// PEM certificate chain and private key: the listener speaks HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Serve the API over plain HTTP on a non-loopback address anyway (behind a TLS proxy).
+    pub allow_plaintext: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -299,6 +306,10 @@ impl Default for Config {
                 max_connections: 256,
                 header_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(60),
+                tokens_file: None,
+                tls_cert_file: None,
+                tls_key_file: None,
+                allow_plaintext: false,
             },
             stuck: StuckConfig {
                 after: Duration::from_secs(86_400),

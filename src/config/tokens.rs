@@ -90,7 +90,10 @@ impl ApiTokens {
             let [name, scope, token] = fields[..] else {
                 return Err((
                     number,
-                    format!("expected `NAME SCOPE TOKEN`, found {} field(s)", fields.len()),
+                    format!(
+                        "expected `NAME SCOPE TOKEN`, found {} field(s)",
+                        fields.len()
+                    ),
                 ));
             };
             let scope = match scope {
@@ -179,7 +182,12 @@ mod tests {
             tokens.verify("Qw3e4r5t6y7u8i9o0p1a").map(|c| c.scope),
             Some(Scope::Read)
         );
-        for wrong in ["Yk2f9QzT4u7LmN1pA8sY", "Yk2f9QzT4u7LmN1pA8s", "", "backoffice"] {
+        for wrong in [
+            "Yk2f9QzT4u7LmN1pA8sY",
+            "Yk2f9QzT4u7LmN1pA8s",
+            "",
+            "backoffice",
+        ] {
             assert_eq!(tokens.verify(wrong), None, "{wrong:?}");
         }
         assert!(!format!("{tokens:?}").contains("Yk2f9"), "never printed");
@@ -188,7 +196,11 @@ mod tests {
     #[test]
     fn a_malformed_line_is_named_by_its_number_never_by_its_token() {
         let cases = [
-            ("a write\n", 1, "expected `NAME SCOPE TOKEN`, found 2 field(s)"),
+            (
+                "a write\n",
+                1,
+                "expected `NAME SCOPE TOKEN`, found 2 field(s)",
+            ),
             (
                 "# ok\na admin Yk2f9QzT4u7LmN1pA8sX\n",
                 2,

@@ -1,10 +1,13 @@
-//! The small HTTP surface for operators: `/metrics` (Prometheus text format), `/healthz` (the
-//! process is alive and its scheduler loop turns) and `/readyz` (the database answers and takes
-//! writes, and a token was obtained, or none was needed yet). Served on `http.listen`.
+//! journeyd's HTTP surface on `http.listen`: for operators `/metrics` (Prometheus text format),
+//! `/healthz` (the process is alive and its scheduler loop turns) and `/readyz` (the database
+//! answers and takes writes, and a token was obtained, or none was needed yet); for
+//! applications the `/v1` API ([`v1`]), when tokens are configured.
 
 mod connection;
 mod gauges;
+mod problem;
 mod server;
+pub mod v1;
 
 pub use gauges::TableGauges;
 pub use server::ListenerLimits;
@@ -26,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{GbgClient, TokenHealth};
 use crate::clock::{Clock, duration_between, format_timestamp};
+use crate::config::ApiTokens;
 use crate::service::Liveness;
 use crate::storage::Store;
 
@@ -44,6 +48,8 @@ pub struct HttpState {
     pub stalled_after: Duration,
     /// Gauges about the table, refreshed from indexed queries at each scrape.
     pub gauges: Arc<Mutex<TableGauges>>,
+    /// The API's tokens; empty: the `/v1` API is off.
+    pub tokens: Arc<ApiTokens>,
 }
 
 /// Binds the listener (at start, so a taken port stops journeyd before it does anything).
@@ -66,12 +72,30 @@ pub async fn serve(
             "serving /metrics, /healthz, /readyz"
         );
     }
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .fallback(not_found);
+    if state.tokens.is_empty() {
+        tracing::info!(
+            event = "http_api_off",
+            "no API tokens configured (`http.tokens_file`): the /v1 API is off"
+        );
+    } else {
+        tracing::info!(
+            event = "http_api_on",
+            tokens = state.tokens.len(),
+            "serving the /v1 API"
+        );
+        app = app.nest("/v1", v1::routes(state.tokens.clone()));
+    }
+    let app = app.with_state(state);
     server::serve(listener, app, limits, shutdown).await;
+}
+
+async fn not_found() -> problem::Problem {
+    problem::Problem::new(StatusCode::NOT_FOUND, "no such route")
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {

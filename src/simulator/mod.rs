@@ -220,6 +220,7 @@ impl Simulator {
                 self.base_url().parse().expect("valid URL"),
                 ApiVersion::V1,
             ),
+            api_tokens: Default::default(),
             token_url: self.token_url().parse().expect("valid URL"),
             credentials,
         }
