@@ -118,6 +118,10 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let api = Arc::new(GbgClient::new(settings, &config.api, clock.clone())?);
     let liveness = Arc::new(Liveness::from_env());
+    let tls = match (&config.http.tls_cert_file, &config.http.tls_key_file) {
+        (Some(cert), Some(key)) => Some(http::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let open_files = open_files::raise_limit();
     let limits = open_files::fit(listener_limits(config), open_files, config.poll.concurrency);
     let listener = match config.http_listen()? {
@@ -152,7 +156,7 @@ pub async fn run(
             gauges: Arc::default(),
             tokens: settings.api_tokens.clone(),
         };
-        tokio::spawn(http::serve(listener, state, limits, shutdown.clone()))
+        tokio::spawn(http::serve(listener, state, limits, tls, shutdown.clone()))
     });
 
     let result = scheduler.run(shutdown.clone()).await;

@@ -51,7 +51,7 @@ async fn serve(h: &Harness) -> Surface {
         tokens: Arc::default(),
     };
     let limits = journeyd::daemon::listener_limits(&h.config);
-    tokio::spawn(http::serve(listener, state, limits, stop.clone()));
+    tokio::spawn(http::serve(listener, state, limits, None, stop.clone()));
     Surface {
         address,
         liveness,

@@ -7,6 +7,7 @@ mod connection;
 mod gauges;
 mod problem;
 mod server;
+pub mod tls;
 pub mod v1;
 
 pub use gauges::TableGauges;
@@ -25,6 +26,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{GbgClient, TokenHealth};
@@ -57,11 +59,12 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves until shutdown, within `limits`.
+/// Serves until shutdown, within `limits`; over TLS with `tls`.
 pub async fn serve(
     listener: TcpListener,
     state: HttpState,
     limits: ListenerLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     if let Ok(addr) = listener.local_addr() {
@@ -69,6 +72,7 @@ pub async fn serve(
             event = "http_listening",
             address = %addr,
             max_connections = limits.max_connections,
+            tls = tls.is_some(),
             "serving /metrics, /healthz, /readyz"
         );
     }
@@ -91,7 +95,7 @@ pub async fn serve(
         app = app.nest("/v1", v1::routes(state.tokens.clone()));
     }
     let app = app.with_state(state);
-    server::serve(listener, app, limits, shutdown).await;
+    server::serve(listener, app, limits, tls, shutdown).await;
 }
 
 async fn not_found() -> problem::Problem {

@@ -17,9 +17,11 @@ use std::time::Duration;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -42,10 +44,12 @@ pub struct ListenerLimits {
 }
 
 /// Serves `app` on `listener` until `shutdown`, within `limits`.
+/// With `tls`, every connection speaks TLS, its handshake due within `http.header_timeout`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ListenerLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let registry = Arc::new(Registry::new(limits.max_connections));
@@ -68,13 +72,26 @@ pub async fn serve(
             metrics::record_http_connection_closed("refused");
             continue;
         };
-        connections.spawn(serve_connection(
-            stream,
-            app.clone(),
-            admitted,
-            limits.clone(),
-            shutdown.clone(),
-        ));
+        let (app, limits, shutdown, tls) =
+            (app.clone(), limits.clone(), shutdown.clone(), tls.clone());
+        connections.spawn(async move {
+            match tls {
+                None => serve_connection(stream, app, admitted, limits, shutdown).await,
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, app, admitted, limits, shutdown).await;
+                        }
+                        Ok(Err(err)) => {
+                            metrics::record_http_connection_closed("tls_handshake_failed");
+                            tracing::debug!(error = %err, "TLS handshake failed");
+                        }
+                        Err(_) => metrics::record_http_connection_closed("header_timeout"),
+                    }
+                }
+            }
+        });
     }
     let drained = async { while connections.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(DRAIN, drained).await;
@@ -104,13 +121,15 @@ async fn pause_after(err: &std::io::Error, warned_at: &mut Option<Instant>) {
     tokio::time::sleep(ACCEPT_PAUSE).await;
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     app: Router,
     admitted: Admitted,
     limits: ListenerLimits,
     shutdown: CancellationToken,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = admitted.activity.clone();
     let io = TokioIo::new(Watched {
         stream,

@@ -18,14 +18,28 @@ pub struct Spec {
 impl Spec {
     /// `tests/spec/<file>`.
     pub fn load(file: &str) -> Self {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/spec")
-            .join(file);
+        Self::read(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/spec")
+                .join(file),
+        )
+    }
+
+    /// The document at `path` (YAML, or JSON, which is YAML too), from the project root.
+    pub fn read(path: &Path) -> Self {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
         let document = serde_norway::from_str(&text)
             .unwrap_or_else(|err| panic!("{} is not YAML: {err}", path.display()));
         Self { document }
+    }
+
+    /// The schema named `name` in `components.schemas`.
+    pub fn schema(&self, name: &str) -> &Value {
+        let schema = &self.document["components"]["schemas"][name];
+        assert!(!schema.is_null(), "no schema {name}");
+        schema
     }
 
     /// `POST /journey/state/fetch`'s operation.
@@ -94,20 +108,28 @@ impl Spec {
 
     fn check(&self, value: &Value, schema: &Value, path: &str, found: &mut Vec<String>) {
         let schema = self.resolve(schema);
-        if let Some(kind) = schema["type"].as_str() {
-            let fits = match kind {
-                "object" => value.is_object(),
-                "array" => value.is_array(),
-                "string" => value.is_string(),
-                "integer" => value.is_i64() || value.is_u64(),
-                "number" => value.is_number(),
-                "boolean" => value.is_boolean(),
-                other => panic!("type {other} is not used by the specs"),
-            };
-            if !fits {
-                found.push(format!("{path}: not of type {kind}: {value}"));
-                return;
-            }
+        // OpenAPI 3.1 (JSON Schema) also allows a list of types: `["string", "null"]`.
+        let kinds: Vec<&str> = match &schema["type"] {
+            Value::String(kind) => vec![kind.as_str()],
+            Value::Array(kinds) => kinds.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let fits = |kind: &str| match kind {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            other => panic!("type {other} is not used by the specs"),
+        };
+        if !kinds.is_empty() && !kinds.iter().any(|kind| fits(kind)) {
+            found.push(format!(
+                "{path}: not of type {}: {value}",
+                kinds.join(" or ")
+            ));
+            return;
         }
         if let Some(allowed) = schema["enum"].as_array()
             && !allowed.contains(value)
