@@ -321,6 +321,9 @@ async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
     let page = store.list(&filter).await?;
     let rows = &page.journeys;
     let mut out = std::io::stdout().lock();
+    if let Some(next) = &page.next {
+        eprintln!("more: journeyd list --after {}", next.encode());
+    }
     if args.json {
         for row in rows {
             writeln!(out, "{}", serde_json::to_string(row)?)?;
@@ -350,9 +353,6 @@ async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
     }
     if std::io::stdout().is_terminal() {
         writeln!(out, "({} shown, at most {})", rows.len(), args.limit)?;
-    }
-    if let Some(next) = &page.next {
-        eprintln!("more: journeyd list --after {}", next.encode());
     }
     Ok(())
 }

@@ -125,6 +125,45 @@ async fn enqueue_may_name_the_api_version(backend: Backend) {
     );
 }
 
+async fn stop_abandons_journeys_and_list_pages_by_cursor(backend: Backend) {
+    let db = TestDb::on(backend).await;
+    let output = journeyd(&db, &["enqueue", "page-1", "page-2", "page-3"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let output = journeyd(&db, &["stop", "page-2", "never-seen"]);
+    assert_eq!(output.status.code(), Some(2), "an unknown ID is an error");
+    assert_eq!(stdout(&output), "page-2: stopped\n");
+    assert!(
+        stderr(&output).contains("not tracked: never-seen"),
+        "{}",
+        stderr(&output)
+    );
+    let output = journeyd(&db, &["stop", "page-2"]);
+    assert_eq!(stdout(&output), "page-2: already stopped (abandoned)\n");
+
+    let first = journeyd(&db, &["list", "--limit", "2", "--json"]);
+    let more = stderr(&first);
+    let cursor = more
+        .trim()
+        .strip_prefix("more: journeyd list --after ")
+        .unwrap_or_else(|| panic!("{more}"));
+    let second = journeyd(&db, &["list", "--limit", "2", "--json", "--after", cursor]);
+    assert!(
+        stderr(&second).is_empty(),
+        "the last page: {}",
+        stderr(&second)
+    );
+    let ids: Vec<String> = [stdout(&first), stdout(&second)]
+        .concat()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .map(|row| row["instance_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3, "each journey once: {ids:?}");
+    let output = journeyd(&db, &["list", "--after", "garbage"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
 /// The database was not even touched: no SQLite file, no tables in PostgreSQL.
 async fn assert_nothing_stored(db: &TestDb) {
     match db.backend {
@@ -377,6 +416,7 @@ async fn list_stuck_shows_only_stuck_journeys(backend: Backend) {
 on_both_backends!(
     enqueue_is_idempotent,
     enqueue_may_name_the_api_version,
+    stop_abandons_journeys_and_list_pages_by_cursor,
     an_invalid_id_fails_the_whole_batch_and_stores_nothing,
     enqueue_reads_files_and_standard_input,
     status_and_list_show_what_is_stored,

@@ -87,7 +87,7 @@ fn describe() {
     describe_counter!(
         JOURNEYS_ENDED,
         "Journeys no longer polled, by outcome (completed, failed, expired, not_found, \
-         rejected, invalid_row)."
+         rejected, invalid_row, abandoned)."
     );
     describe_histogram!(JOURNEY_DURATION, "Time from start to a terminal status.");
     describe_counter!(
