@@ -212,7 +212,11 @@ async fn enqueue_over_http(
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
     }
     let elapsed = started.elapsed().as_secs_f64();
     shutdown.cancel();
