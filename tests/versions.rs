@@ -9,6 +9,7 @@ use journeyd::clock::{Clock, format_timestamp, parse_timestamp};
 use journeyd::config::Config;
 use journeyd::flow::DownCause;
 use journeyd::journey::ApiVersion;
+use journeyd::policy::{DataKeep, KeepNamed};
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
 
 const STATUSES: [&str; 4] = ["InProgress", "Paused", "InProgress", "Completed"];
@@ -41,7 +42,10 @@ async fn run_to_the_end(h: &Harness) {
 }
 
 async fn the_same_journeys_give_the_same_history_on_either_version(backend: Backend) {
-    let h = harness(backend, |_| {}).await;
+    let h = harness(backend, |config| {
+        config.data.keep = DataKeep::Named(KeepNamed::All);
+    })
+    .await;
     for n in 0..3 {
         for version in ApiVersion::ALL {
             let id = format!("same{version}journey{n:03}");
@@ -81,7 +85,7 @@ async fn the_same_journeys_give_the_same_history_on_either_version(backend: Back
         let context = v2.data.unwrap();
         assert!(
             context.contains("\"result\""),
-            "v2 keeps its context: {context}"
+            "data.keep = \"all\" keeps v2's context: {context}"
         );
     }
     assert!(h.sim.rejections().is_empty(), "{:?}", h.sim.rejections());

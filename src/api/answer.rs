@@ -1,5 +1,9 @@
 //! What reading an answer means on either API version: its status, its times, fields that break
 //! the spec named by their path, an outcome found by a JSON pointer.
+//!
+//! An answer's body holds personal data, and what is wrong with it goes into `last_error` and
+//! the logs. So a problem is described by where it is and what kind of thing was found there,
+//! never by the value: serde's own messages quote it (`invalid type: string "Mara"`).
 
 use serde_json::value::RawValue;
 
@@ -26,12 +30,51 @@ pub(super) fn deserialize<'a, T: serde::Deserialize<'a>>(
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
+        let problem = problem_of(err.inner());
         if path == "." {
-            format!("{prefix}body is not a JSON object: {}", err.inner())
+            format!("{prefix}body is not a JSON object: {problem}")
         } else {
-            format!("`{prefix}{path}`: {}", err.inner())
+            format!("`{prefix}{path}`: {problem}")
         }
     })
+}
+
+/// What `err` found wrong, without the value it found.
+///
+/// A syntax error names a line and column, never the text there. A data error is rebuilt from
+/// its parts: the kind of value found (`string`, `integer`, ...) and what the type expected,
+/// which comes from journeyd's own types.
+fn problem_of(err: &serde_json::Error) -> String {
+    if !err.is_data() {
+        return err.to_string();
+    }
+    let message = err.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(message, _)| message);
+    let expected = message
+        .split_once(", expected ")
+        .map(|(_, expected)| format!(", expected {expected}"))
+        .unwrap_or_default();
+    for (prefix, problem) in [
+        ("invalid type: ", "invalid type"),
+        ("invalid value: ", "invalid value"),
+    ] {
+        if let Some(found) = message.strip_prefix(prefix) {
+            // `string "..."`, `integer `5``, `floating point `1.5``, `sequence`, `map`, ...
+            let kind = found
+                .split([' ', ','])
+                .next()
+                .filter(|kind| kind.chars().all(|c| c.is_ascii_alphabetic()))
+                .unwrap_or("value");
+            return format!("{problem}: {kind}{expected}");
+        }
+    }
+    if message.starts_with("missing field ") || message.starts_with("duplicate field ") {
+        // Field names come from journeyd's types.
+        return message.to_owned();
+    }
+    format!("not as the spec has it{expected}")
 }
 
 /// A time an answer gives in `field`; absent or empty (`""`) is none.
@@ -40,7 +83,7 @@ pub(super) fn answer_time(field: &str, value: Option<&str>) -> Result<Option<Tim
         None | Some("") => Ok(None),
         Some(text) => crate::clock::parse_timestamp(text)
             .map(Some)
-            .map_err(|err| format!("`{field}`: {err}")),
+            .map_err(|_| format!("`{field}`: not an RFC 3339 timestamp")),
     }
 }
 
@@ -48,7 +91,7 @@ pub(super) fn answer_time(field: &str, value: Option<&str>) -> Result<Option<Tim
 /// written; anything else, or nothing there, is no outcome.
 pub(super) fn outcome_at(data: &RawValue, pointer: &str) -> Result<Option<String>, String> {
     let data: serde_json::Value =
-        serde_json::from_str(data.get()).map_err(|err| format!("`data`: {err}"))?;
+        serde_json::from_str(data.get()).map_err(|err| format!("`data`: {}", problem_of(&err)))?;
     Ok(match data.pointer(pointer) {
         Some(serde_json::Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
         Some(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
@@ -56,4 +99,58 @@ pub(super) fn outcome_at(data: &RawValue, pointer: &str) -> Result<Option<String
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Answer {
+        status: String,
+        count: Option<u64>,
+    }
+
+    #[test]
+    fn a_problem_names_the_place_and_the_kind_never_the_value() {
+        let cases: [(&[u8], &str); 6] = [
+            (
+                br#"{"status": "x", "count": "Mara Simtestwood"}"#,
+                "`count`: invalid type: string, expected u64",
+            ),
+            (
+                br#"{"status": "x", "count": -7700900123}"#,
+                "`count`: invalid value: integer, expected u64",
+            ),
+            (
+                br#"{"status": "x", "count": 1.5}"#,
+                "`count`: invalid type: floating, expected u64",
+            ),
+            (
+                br#"{"status": ["Mara"]}"#,
+                "`status`: invalid type: sequence, expected a string",
+            ),
+            (
+                br#"{"count": 1}"#,
+                "body is not a JSON object: missing field `status`",
+            ),
+            (
+                br#"{"status": "Mara Simtestwood"#,
+                "`status`: EOF while parsing a string at line 1 column 28",
+            ),
+        ];
+        for (body, expected) in cases {
+            let err = deserialize::<Answer>(body, "").unwrap_err();
+            assert_eq!(err, expected);
+            assert!(
+                !err.contains("Mara") && !err.contains("7700900123"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            answer_time("endedAt", Some("1990-04-12 Mara")).unwrap_err(),
+            "`endedAt`: not an RFC 3339 timestamp"
+        );
+    }
 }

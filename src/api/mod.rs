@@ -23,8 +23,9 @@ use crate::journey::{ApiVersion, FailureClass, InstanceId, Observation, PollFail
 
 /// The header GBG GO puts on every answer; its support asks for it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Longest error message from GBG GO kept in an error.
-const MAX_MESSAGE_LEN: usize = 500;
+/// Longest error message from GBG GO kept in an error (v1's `message`, v2's codes and names):
+/// enough for any message seen, too short to carry a copy of a request.
+const MAX_MESSAGE_LEN: usize = 200;
 /// Longest error body read for its message (a longer one is not read; its status says enough),
 /// and longest answer of the token endpoint.
 pub(crate) const MAX_SMALL_BODY: usize = 64 * 1024;

@@ -191,7 +191,7 @@ mod tests {
             (br#"{"status": "Completed", "context": 4}"#, "`context` is not an object"),
             (
                 br#"{"status": "Completed", "context": {"process": {"journey": {"endedAt": "late"}}}}"#,
-                "`context.process.journey.endedAt`: `late` is not an RFC 3339 timestamp",
+                "`context.process.journey.endedAt`: not an RFC 3339 timestamp",
             ),
             (
                 br#"{"status": "Completed", "context": {"result": {"status": 3}}}"#,

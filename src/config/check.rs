@@ -30,6 +30,7 @@ impl Config {
             ("stuck.check_interval", self.stuck.check_interval),
             ("retention.finished_after", self.retention.finished_after),
             ("retention.interval", self.retention.interval),
+            ("retention.data_after", self.retention.data_after),
             (
                 "database.maintenance_interval",
                 self.database.maintenance_interval,
@@ -99,6 +100,21 @@ impl Config {
             return Err(invalid(
                 "api.v1_outcome_pointer",
                 format!("must be a JSON pointer starting with `/`, not {pointer:?}"),
+            ));
+        }
+        if self.retention.data_after > self.retention.finished_after {
+            return Err(invalid(
+                "retention.data_after",
+                "must be at most `retention.finished_after`: the data goes before the rows",
+            ));
+        }
+        if let Some(pointer) = self.data.keep.invalid_pointer() {
+            return Err(invalid(
+                "data.keep",
+                format!(
+                    "must be \"none\", \"all\" or a list of JSON pointers starting with `/`, \
+                     and {pointer:?} is not one"
+                ),
             ));
         }
         if self.http.max_connections == 0 {

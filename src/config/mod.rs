@@ -13,8 +13,8 @@ pub use tokens::{ApiTokens, Caller, Scope};
 
 pub use crate::telemetry::LogFormat;
 pub use sections::{
-    ApiConfig, AuthConfig, Config, DatabaseConfig, Grant, HttpConfig, LeaseConfig, LogConfig,
-    PollConfig, Region, RetentionConfig, RetryConfig, ShutdownConfig, StuckConfig,
+    ApiConfig, AuthConfig, Config, DataConfig, DatabaseConfig, Grant, HttpConfig, LeaseConfig,
+    LogConfig, PollConfig, Region, RetentionConfig, RetryConfig, ShutdownConfig, StuckConfig,
 };
 
 use std::fs;
@@ -171,6 +171,7 @@ impl Config {
             terminal: TerminalStatuses::new(&self.poll.terminal_statuses),
             not_found_after: i64::from(self.poll.not_found_after),
             give_up_after: self.poll.give_up_after,
+            keep: self.data.keep.clone(),
         }
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::GBG_TOKEN_URL;
 use crate::journey::ApiVersion;
+use crate::policy::DataKeep;
 use crate::secret::Secret;
 use crate::storage::StoreOptions;
 use crate::telemetry::LogFormat;
@@ -26,6 +27,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub stuck: StuckConfig,
     pub retention: RetentionConfig,
+    pub data: DataConfig,
     pub log: LogConfig,
 }
 
@@ -233,9 +235,20 @@ pub struct RetentionConfig {
     /// transitions.
     #[serde(with = "humantime_serde")]
     pub finished_after: Duration,
-    /// How often the daemon deletes them.
+    /// How often the daemon deletes them (and clears old `data`).
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// The kept `data` of journeys that stopped being polled longer ago than this is cleared.
+    #[serde(with = "humantime_serde")]
+    pub data_after: Duration,
+}
+
+/// What journeyd keeps of the personal data in answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// What of an answer's `data` (v1) or `context` (v2) is stored.
+    pub keep: DataKeep,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,6 +332,10 @@ impl Default for Config {
             retention: RetentionConfig {
                 finished_after: Duration::from_secs(90 * 86_400),
                 interval: Duration::from_secs(3_600),
+                data_after: Duration::from_secs(30 * 86_400),
+            },
+            data: DataConfig {
+                keep: DataKeep::default(),
             },
             log: LogConfig {
                 format: None,

@@ -5,8 +5,10 @@
 //! scheduler only wires it to the clock, the API and the database.
 
 mod backoff;
+mod keep;
 
 pub use backoff::{ErrorCurve, ProgressCurve, jitter_seed};
+pub use keep::{DataKeep, KeepNamed};
 
 use std::time::Duration;
 
@@ -27,6 +29,8 @@ pub struct Policy {
     pub not_found_after: i64,
     /// Stop polling journeys enqueued longer ago than this.
     pub give_up_after: Duration,
+    /// What of an answer's data is stored.
+    pub keep: DataKeep,
 }
 
 /// What to persist for one poll, and what to announce once it is persisted.
@@ -169,7 +173,10 @@ impl Policy {
                                 completed_time,
                                 outcome: new_outcome,
                                 unchanged_polls,
-                                data: transition.as_ref().and(observation.data),
+                                data: transition
+                                    .as_ref()
+                                    .and(observation.data)
+                                    .and_then(|data| self.keep.apply(&data)),
                                 transition,
                             }
                         },

@@ -23,6 +23,7 @@ fn policy() -> Policy {
         terminal: TerminalStatuses::default(),
         not_found_after: 3,
         give_up_after: Duration::from_secs(30 * 86_400),
+        keep: DataKeep::Named(KeepNamed::All),
     }
 }
 
