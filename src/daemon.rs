@@ -66,6 +66,7 @@ fn housekeeping_settings(config: &Config) -> HousekeepingSettings {
         stuck: config.stuck_rules(),
         stuck_check_interval: config.stuck.check_interval,
         retention: config.retention.finished_after,
+        data_retention: config.retention.data_after,
         retention_interval: config.retention.interval,
     }
 }

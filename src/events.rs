@@ -65,6 +65,12 @@ pub enum JourneyEvent {
         status: Option<String>,
         ended: bool,
     },
+    /// The journey and everything recorded about it were deleted on request (an erasure).
+    Forgotten {
+        instance_id: String,
+        /// Who asked: `journeyd forget`, or the HTTP API's caller.
+        by: String,
+    },
     /// Polling gave up: the journey was enqueued longer than `poll.give_up_after` ago.
     Expired {
         instance_id: String,
@@ -147,6 +153,12 @@ impl JourneyEvent {
                 status = status.as_deref(),
                 ended,
                 "stuck journey moved on"
+            ),
+            Self::Forgotten { instance_id, by } => tracing::info!(
+                event = "journey_forgotten",
+                instance_id = %instance_id,
+                by = %by,
+                "forgot a journey and everything recorded about it"
             ),
             Self::Expired {
                 instance_id,

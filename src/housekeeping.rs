@@ -1,7 +1,8 @@
-//! The daemon's background duties, each on its own timer: the stuck check, retention, and the
-//! database's own maintenance. A failed duty is logged and tried
-//! again at its next tick; it never stops the daemon.
+//! The daemon's background duties, each on its own timer: the stuck check, retention (of the
+//! kept data, then of the rows), and the database's own maintenance. A failed duty is logged and
+//! tried again at its next tick; it never stops the daemon.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +13,11 @@ use crate::clock::{self, Clock, Timestamp};
 use crate::events::JourneyEvent;
 use crate::storage::{Store, StoreError, StuckRules};
 
-/// Journeys deleted per transaction by retention: small, so no write lock is held for long.
-pub const PRUNE_BATCH: u32 = 500;
-/// Pause between two prune batches, so polls get the writer in between.
-const PRUNE_PAUSE: Duration = Duration::from_millis(20);
+/// Journeys deleted (or cleared) per transaction by retention: small, so no write lock is held
+/// for long.
+pub const RETENTION_BATCH: u32 = 500;
+/// Pause between two retention batches, so polls get the writer in between.
+const RETENTION_PAUSE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
 pub struct HousekeepingSettings {
@@ -24,6 +26,8 @@ pub struct HousekeepingSettings {
     pub stuck_check_interval: Duration,
     /// Finished journeys older than this are deleted.
     pub retention: Duration,
+    /// The kept data of finished journeys older than this is cleared.
+    pub data_retention: Duration,
     pub retention_interval: Duration,
 }
 
@@ -41,10 +45,7 @@ pub async fn run(
         let result = tokio::select! {
             () = shutdown.cancelled() => return,
             _ = stuck.tick() => check_stuck(store.as_ref(), clock.now(), &settings.stuck).await,
-            _ = retention.tick() => {
-                let cutoff = clock::sub(clock.now(), settings.retention);
-                prune(store.as_ref(), cutoff).await.map(drop)
-            }
+            _ = retention.tick() => retain(store.as_ref(), clock.now(), &settings).await,
             _ = maintenance.tick() => store.maintain().await,
         };
         if let Err(err) = result {
@@ -78,18 +79,22 @@ pub async fn check_stuck(
     Ok(())
 }
 
+/// Retention at `now`: the kept data goes first (`retention.data_after`), then whole journeys
+/// (`retention.finished_after`).
+async fn retain(
+    store: &dyn Store,
+    now: Timestamp,
+    settings: &HousekeepingSettings,
+) -> Result<(), StoreError> {
+    clear_data(store, clock::sub(now, settings.data_retention)).await?;
+    prune(store, clock::sub(now, settings.retention)).await?;
+    Ok(())
+}
+
 /// Deletes journeys that stopped before `cutoff`, with their transitions, a small batch per
 /// transaction; returns how many journeys went.
 pub async fn prune(store: &dyn Store, cutoff: Timestamp) -> Result<u64, StoreError> {
-    let mut deleted = 0;
-    loop {
-        let batch = store.prune(cutoff, PRUNE_BATCH).await?;
-        deleted += batch;
-        if batch < u64::from(PRUNE_BATCH) {
-            break;
-        }
-        tokio::time::sleep(PRUNE_PAUSE).await;
-    }
+    let deleted = in_batches(|| store.prune(cutoff, RETENTION_BATCH)).await?;
     if deleted > 0 {
         tracing::info!(
             event = "journeys_pruned",
@@ -99,4 +104,37 @@ pub async fn prune(store: &dyn Store, cutoff: Timestamp) -> Result<u64, StoreErr
         );
     }
     Ok(deleted)
+}
+
+/// Clears the kept data of journeys that stopped before `cutoff`, a small batch per
+/// transaction; returns how many journeys had theirs cleared.
+pub async fn clear_data(store: &dyn Store, cutoff: Timestamp) -> Result<u64, StoreError> {
+    let cleared = in_batches(|| store.clear_data(cutoff, RETENTION_BATCH)).await?;
+    if cleared > 0 {
+        tracing::info!(
+            event = "journey_data_cleared",
+            cleared,
+            stopped_before = %clock::format_timestamp(cutoff),
+            "cleared the kept data of finished journeys past retention.data_after"
+        );
+    }
+    Ok(cleared)
+}
+
+/// Runs `batch` until one touches fewer than a full batch of rows, pausing in between; returns
+/// how many rows were touched in all.
+async fn in_batches<F, Batch>(mut batch: F) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Batch,
+    Batch: Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
+    loop {
+        let touched = batch().await?;
+        total += touched;
+        if touched < u64::from(RETENTION_BATCH) {
+            return Ok(total);
+        }
+        tokio::time::sleep(RETENTION_PAUSE).await;
+    }
 }

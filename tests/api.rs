@@ -7,97 +7,12 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::api::{Api, READ_TOKEN, WRITE_TOKEN, tokens_file};
 use common::daemon::{Daemon, STOPPED, count, simulator, wait_for_count};
-use common::openapi::Spec;
 use common::{Backend, TestDb, binary};
 use journeyd::simulator::Script;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const WRITE_TOKEN: &str = "w-Yk2f9QzT4u7LmN1pA8sX3v";
-const READ_TOKEN: &str = "r-Qw3e4r5t6y7u8i9o0p1aZz";
-
-/// Writes the tokens file into the test's directory; returns the setting that names it.
-fn tokens_file(db: &TestDb) -> (&'static str, &'static str) {
-    std::fs::write(
-        db.dir.path().join("tokens"),
-        format!(
-            "# the application and the wallboard\n\
-             backoffice write {WRITE_TOKEN}\n\
-             wallboard  read  {READ_TOKEN}\n"
-        ),
-    )
-    .unwrap();
-    ("JOURNEYD_HTTP__TOKENS_FILE", "tokens")
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    spec: Spec,
-}
-
-impl Api {
-    async fn of(daemon: &Daemon) -> Self {
-        Self {
-            base: format!("http://{}/v1", daemon.address().await),
-            http: reqwest::Client::new(),
-            spec: Spec::read(Path::new("docs/openapi.json")),
-        }
-    }
-
-    fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-    ) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
-        match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        }
-    }
-
-    /// Sends `request`; returns the status and the JSON body, checked against `schema`.
-    async fn send(&self, request: reqwest::RequestBuilder, schema: &str) -> (StatusCode, Value) {
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|value| value.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body: Value = response.json().await.unwrap();
-        let schema = if status.is_success() {
-            schema
-        } else {
-            "Problem"
-        };
-        if schema == "Problem" {
-            assert_eq!(content_type, "application/problem+json", "{body}");
-            assert_eq!(body["status"], status.as_u16(), "{body}");
-        }
-        let violations = self.spec.violations(&body, self.spec.schema(schema));
-        assert!(violations.is_empty(), "{schema}: {violations:#?}\n{body:#}");
-        (status, body)
-    }
-
-    async fn enqueue(&self, body: Value) -> (StatusCode, Value) {
-        let request = self
-            .request(reqwest::Method::POST, "/journeys", Some(WRITE_TOKEN))
-            .json(&body);
-        self.send(request, "EnqueueResult").await
-    }
-
-    async fn get(&self, path: &str, schema: &str) -> (StatusCode, Value) {
-        self.send(
-            self.request(reqwest::Method::GET, path, Some(READ_TOKEN)),
-            schema,
-        )
-        .await
-    }
-}
 
 async fn every_route_answers_as_documented(backend: Backend) {
     let db = TestDb::on(backend).await;

@@ -30,7 +30,7 @@ async fn migrations_apply_once_and_build_every_table_and_view() {
         .fetch_one(&outside)
         .await
         .unwrap();
-    assert_eq!(applied, 4);
+    assert_eq!(applied, 5);
     let relations: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' ORDER BY 1",
@@ -64,13 +64,14 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
     // A realistic shape: mostly finished history, some active journeys, few due.
     sqlx::query(
         "INSERT INTO journeys (instance_id, status, enqueued_at, next_poll_at, stopped_at, \
-                               stop_reason, status_changed_at) \
+                               stop_reason, status_changed_at, data) \
          SELECT 'j' || n, CASE WHEN n % 10 = 0 THEN 'InProgress' ELSE 'Completed' END, \
                 now() - n * interval '1 minute', \
                 CASE WHEN n % 10 = 0 THEN now() + (n % 1000) * interval '1 minute' END, \
                 CASE WHEN n % 10 = 0 THEN NULL ELSE now() - n * interval '1 minute' END, \
                 CASE WHEN n % 10 = 0 THEN NULL ELSE 'terminal' END, \
-                now() - n * interval '1 minute' \
+                now() - n * interval '1 minute', \
+                CASE WHEN n < 5000 THEN '{\"decision\": \"Accept\"}' END \
          FROM generate_series(1, 50000) AS n",
     )
     .execute(&outside)
@@ -86,7 +87,7 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
     let rows = r#"[{"instance_id": "j10", "unchanged_polls": 1, "created_time": null,
                    "polled_at": "2026-01-01T00:00:00Z", "next_poll_at": null,
                    "expected_polls": 0}]"#;
-    let statements: [(&str, &str, &[Value], &[&str]); 11] = [
+    let statements: [(&str, &str, &[Value], &[&str]); 13] = [
         (
             "claim",
             sql::CLAIM_DUE_POSTGRES,
@@ -144,6 +145,18 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
             sql::PRUNE_POSTGRES,
             &[Time(now - chrono::Duration::days(30)), Int(500)],
             &["journeys_stopped"],
+        ),
+        (
+            "clearing kept data",
+            sql::CLEAR_DATA_POSTGRES,
+            &[Time(now - chrono::Duration::days(30)), Int(500)],
+            &["journeys_data_kept"],
+        ),
+        (
+            "forgetting",
+            sql::FORGET_POSTGRES,
+            &[Text(ids)],
+            &["journeys_pkey"],
         ),
     ];
     for (name, statement, values, indexes) in statements {

@@ -40,9 +40,7 @@ impl DataKeep {
                 let full: Value = serde_json::from_str(data).ok()?;
                 let mut kept = Value::Object(Map::new());
                 for pointer in pointers {
-                    if let Some(value) = full.pointer(pointer) {
-                        place(&mut kept, pointer, value.clone());
-                    }
+                    copy_part(&full, &mut kept, pointer);
                 }
                 let empty = kept.as_object().is_some_and(Map::is_empty);
                 (!empty).then(|| kept.to_string())
@@ -62,37 +60,43 @@ impl DataKeep {
     }
 }
 
-/// Puts `value` at `pointer` in `document`, making the objects on the way (an array index on
-/// the way makes an array, with nulls before it).
-fn place(document: &mut Value, pointer: &str, value: Value) {
-    let mut slot = document;
+/// Copies what `pointer` points at in `full`, if anything, to the same place in `kept`, making
+/// the arrays and objects on the way as they are in `full` (an array's earlier items null).
+fn copy_part(full: &Value, kept: &mut Value, pointer: &str) {
+    if full.pointer(pointer).is_none() {
+        return;
+    }
+    let mut source = full;
+    let mut slot = kept;
     for token in pointer.split('/').skip(1) {
         let token = token.replace("~1", "/").replace("~0", "~");
+        let next = match source {
+            Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+            Value::Object(fields) => fields.get(&token),
+            _ => None,
+        };
+        let next = next.expect("the pointer resolves: checked above");
+        if source.is_array() != slot.is_array() || !(slot.is_array() || slot.is_object()) {
+            *slot = if source.is_array() {
+                Value::Array(Vec::new())
+            } else {
+                Value::Object(Map::new())
+            };
+        }
         slot = match slot {
             Value::Array(items) => {
-                let index: usize = token.parse().unwrap_or(items.len());
+                let index: usize = token.parse().expect("an index: it found an item above");
                 if items.len() <= index {
                     items.resize(index + 1, Value::Null);
                 }
                 &mut items[index]
             }
-            other => {
-                if !other.is_object() {
-                    *other = Value::Object(Map::new());
-                }
-                let fields = other.as_object_mut().expect("made an object above");
-                let is_index = token.parse::<usize>().is_ok();
-                fields.entry(token).or_insert_with(|| {
-                    if is_index {
-                        Value::Array(Vec::new())
-                    } else {
-                        Value::Null
-                    }
-                })
-            }
+            Value::Object(fields) => fields.entry(token).or_insert(Value::Null),
+            _ => unreachable!("made an array or an object above"),
         };
+        source = next;
     }
-    *slot = value;
+    *slot = source.clone();
 }
 
 #[cfg(test)]
@@ -122,14 +126,22 @@ mod tests {
         let keep = DataKeep::Pointers(vec![
             "/process/flow/v1/decision".into(),
             "/steps/1/result/outcome".into(),
+            "/steps/0/nodeId".into(),
             "/missing/part".into(),
+            "/process/flow/v2".into(),
+            "/steps/7".into(),
         ]);
         assert_eq!(
             kept(keep),
             Some(serde_json::json!({
                 "process": {"flow": {"v1": {"decision": "Accept"}}},
-                "steps": [null, {"result": {"outcome": "Match"}}],
+                "steps": [{"nodeId": "a"}, {"result": {"outcome": "Match"}}],
             }))
+        );
+        let whole_and_part = DataKeep::Pointers(vec!["/process".into(), "/process/flow".into()]);
+        assert_eq!(
+            kept(whole_and_part).unwrap()["process"]["flow"]["v1"]["score"],
+            7
         );
         let nothing_there = DataKeep::Pointers(vec!["/missing".into()]);
         assert_eq!(nothing_there.apply(ANSWER), None);

@@ -15,6 +15,18 @@ use super::script::Fault;
 use crate::clock::{Timestamp, format_timestamp};
 use crate::journey::{ApiVersion, status_key};
 
+/// The fictional customer's values in every answer (v1 `data`, v2 `context.subject`): personal
+/// data, distinctive enough that a test can prove none of it reaches a log or an error.
+pub const PERSONAL_DATA: [&str; 4] = ["Simtestwood", "447700900123", "1990-04-12", "203.0.113.77"];
+
+/// The fictional customer, as an identity-verification answer holds them.
+fn customer() -> Value {
+    json!({
+        "firstName": "Mara", "lastNames": ["Simtestwood"], "dateOfBirth": "1990-04-12",
+        "phones": [{"type": "mobile", "number": "+447700900123"}],
+    })
+}
+
 /// What a state answer says about a journey.
 pub(super) struct JourneyView<'a> {
     pub instance_id: &'a str,
@@ -41,6 +53,8 @@ pub(super) fn state_body(version: ApiVersion, journey: &JourneyView) -> Value {
             "status": journey.status,
             "data": {
                 "initiator": "journeyd-simulator",
+                "userIp": "203.0.113.77",
+                "customer": customer(),
                 "process": {"flow": {"sim-variant": {
                     "status": journey.status,
                     "answers": journey.answers,
@@ -77,13 +91,9 @@ fn v2_state_body(journey: &JourneyView) -> Value {
     let outcome = journey
         .outcome
         .unwrap_or_else(|| implied_outcome(journey.status));
-    // A finished journey's subject: a fictional customer, as personal data to be kept out of
-    // logs and errors.
+    // A finished journey's subject: the fictional customer.
     let subject = if journey.ended_at.is_some() {
-        json!({"identity": {
-            "firstName": "Mara", "lastNames": ["Simtestwood"], "dateOfBirth": "1990-04-12",
-            "phones": [{"type": "mobile", "number": "+447700900123"}],
-        }})
+        json!({"identity": customer(), "userIp": "203.0.113.77"})
     } else {
         json!({})
     };
@@ -119,11 +129,12 @@ pub(super) fn error_body(version: ApiVersion, status: StatusCode, problem: &str)
         }),
         ApiVersion::V2 => {
             let (code, name, location) = v2_error(status);
+            // v2's prose may quote the request and the journey: personal data.
             json!({"errors": [{
                 "code": code,
                 "name": name,
                 "location": location,
-                "problem": problem,
+                "problem": format!("{problem} (journey of Mara Simtestwood, +447700900123)"),
                 "action": "See the simulator's documentation",
             }]})
         }
@@ -160,6 +171,22 @@ pub(super) fn fault_answer(state: &SimState, version: ApiVersion, fault: Fault) 
                 StatusCode::OK,
                 json!({"status": 42, field: "not an object"}),
             )
+        }
+        Fault::MistypedPersonalData => {
+            let person = "Mara Simtestwood, 1990-04-12, +447700900123";
+            let body = match version {
+                ApiVersion::V1 => json!({
+                    "status": "InProgress",
+                    "metaData": {"createdTime": person},
+                    "data": {"customer": customer()},
+                }),
+                ApiVersion::V2 => json!({
+                    "status": "InProgress",
+                    "context": {"process": {"journey": {"durationMilliSec": person}},
+                                "subject": {"identity": customer()}},
+                }),
+            };
+            state.answer(StatusCode::OK, body)
         }
         Fault::Status(code) => {
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -11,6 +11,7 @@ mod answers;
 mod handlers;
 mod script;
 
+pub use answers::PERSONAL_DATA;
 pub use script::{Fault, FaultRates, Script};
 
 use std::collections::{HashMap, HashSet, VecDeque};

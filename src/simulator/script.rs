@@ -49,7 +49,11 @@ impl Script {
 pub enum Fault {
     /// 200 with a body that breaks the spec.
     Malformed,
-    /// This status code with a v1 error body.
+    /// 200 whose body puts the customer's personal data where a time (v1
+    /// `metaData.createdTime`) or a number (v2 `durationMilliSec`) belongs: a parser that quotes
+    /// what it could not read would copy it into an error.
+    MistypedPersonalData,
+    /// This status code with an error body.
     Status(u16),
     /// This status (429 or 503) with this `Retry-After` header value.
     RetryAfter { status: u16, header: String },

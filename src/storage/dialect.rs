@@ -20,8 +20,8 @@ pub(super) trait Dialect: Database {
     const LOCK_ROWS: Option<&'static str>;
     /// Extends leases of the journeys in a JSON array (see [`sql::RENEW_LEASES_SQLITE`]).
     const RENEW_LEASES: &'static str;
-    /// Deletes a batch of long-finished journeys (see [`sql::PRUNE_SQLITE`]).
-    const PRUNE: &'static str;
+    /// Deletes the journeys of a JSON array (see [`sql::FORGET_SQLITE`]).
+    const FORGET: &'static str;
     /// Adds the journeys of a JSON array not tracked yet (see [`sql::ENQUEUE_SQLITE`]).
     const ENQUEUE: &'static str;
     /// Stops polling the journeys of a JSON array (see [`sql::ABANDON_SQLITE`]).
@@ -169,7 +169,7 @@ dialect!(
     lock_rows: None,
     RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_SQLITE,
     RENEW_LEASES = sql::RENEW_LEASES_SQLITE,
-    PRUNE = sql::PRUNE_SQLITE,
+    FORGET = sql::FORGET_SQLITE,
     ENQUEUE = sql::ENQUEUE_SQLITE,
     ABANDON = sql::ABANDON_SQLITE,
     STOP_REASONS = sql::STOP_REASONS_SQLITE,
@@ -180,7 +180,7 @@ dialect!(
     lock_rows: Some(sql::LOCK_ROWS_POSTGRES),
     RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_POSTGRES,
     RENEW_LEASES = sql::RENEW_LEASES_POSTGRES,
-    PRUNE = sql::PRUNE_POSTGRES,
+    FORGET = sql::FORGET_POSTGRES,
     ENQUEUE = sql::ENQUEUE_POSTGRES,
     ABANDON = sql::ABANDON_POSTGRES,
     STOP_REASONS = sql::STOP_REASONS_POSTGRES,

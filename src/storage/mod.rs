@@ -18,8 +18,8 @@ pub use fault::WriteFault;
 pub use health::WriteHealth;
 pub use postgres::PostgresStore;
 pub use rows::{
-    Abandoned, Enqueued, JourneyPage, JourneyRow, JourneyStats, ListCursor, ListFilter, NewlyStuck,
-    Prunable, STUCK_AGE, STUCK_STATUS, StuckRules, TransitionRow,
+    Abandoned, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListCursor, ListFilter,
+    NewlyStuck, Prunable, STUCK_AGE, STUCK_STATUS, StuckRules, TransitionRow,
 };
 pub use sqlite::SqliteStore;
 
@@ -50,6 +50,11 @@ pub enum StoreError {
          a SQLite database is served by one daemon at a time"
     )]
     AlreadyRunning { database: String, lock_file: String },
+    #[error("cannot create the database file {database}")]
+    Create {
+        database: String,
+        source: std::io::Error,
+    },
     #[error("cannot lock {lock_file}")]
     Lock {
         lock_file: String,
@@ -158,6 +163,10 @@ pub trait Store: Send + Sync + 'static {
     /// their transitions, in one short transaction; returns how many journeys went.
     async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError>;
 
+    /// Clears the kept `data` of up to `batch` journeys that stopped before `stopped_before`,
+    /// oldest first, in one short transaction; returns how many were cleared.
+    async fn clear_data(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError>;
+
     /// The earliest `next_poll_at` of a journey that is not leased at `now`.
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;
 
@@ -175,6 +184,12 @@ pub trait Store: Send + Sync + 'static {
     /// Stops polling `ids` (the application gave them up): `stop_reason = 'abandoned'`, their
     /// rows and history kept. Says what became of each, in order.
     async fn abandon(&self, ids: &[&str], now: Timestamp) -> Result<Vec<Abandoned>, StoreError>;
+
+    /// Deletes the journeys of `ids`, whether or not they are still polled, with everything
+    /// recorded about them, in one transaction; a poll in flight for one drops its result.
+    /// SQLite: the deleted content is overwritten in the file (`secure_delete`) and the WAL
+    /// checkpointed, so no copy stays readable in it.
+    async fn forget(&self, ids: &[&str]) -> Result<Forgotten, StoreError>;
 }
 
 /// How to open the database, beyond its URL (`database.*`).

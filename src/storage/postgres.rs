@@ -15,9 +15,9 @@ use sqlx::{AssertSqlSafe, Postgres};
 
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
-    Abandoned, Claim, Enqueued, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck,
-    Prunable, Store, StoreError, StuckRules, TransitionRow, WriteHealth, api_version_column,
-    shared, sql,
+    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
+    NewlyStuck, Prunable, Store, StoreError, StuckRules, TransitionRow, WriteHealth,
+    api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -341,8 +341,28 @@ impl Store for PostgresStore {
         let mut session = self
             .session(Begin::Autocommit, "deleting finished journeys")
             .await?;
-        let deleted = shared::prune::<Postgres>(session.conn(), stopped_before, batch).await;
+        let deleted = shared::stopped_batch::<Postgres>(
+            session.conn(),
+            sql::PRUNE_POSTGRES,
+            stopped_before,
+            batch,
+        )
+        .await;
         session.finish(deleted).await
+    }
+
+    async fn clear_data(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
+        let mut session = self
+            .session(Begin::Autocommit, "clearing the data of finished journeys")
+            .await?;
+        let cleared = shared::stopped_batch::<Postgres>(
+            session.conn(),
+            sql::CLEAR_DATA_POSTGRES,
+            stopped_before,
+            batch,
+        )
+        .await;
+        session.finish(cleared).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -394,5 +414,13 @@ impl Store for PostgresStore {
             .await?;
         let abandoned = shared::abandon::<Postgres>(session.conn(), ids, now).await;
         session.finish(abandoned).await
+    }
+
+    async fn forget(&self, ids: &[&str]) -> Result<Forgotten, StoreError> {
+        let mut session = self
+            .session(POSTGRES_TRANSACTION, "forgetting journeys")
+            .await?;
+        let deleted = shared::forget::<Postgres>(session.conn(), ids).await;
+        Ok(Forgotten::of(ids, session.finish(deleted).await?))
     }
 }

@@ -178,25 +178,46 @@ pub struct Enqueued {
 impl Enqueued {
     /// Sorts `asked` by whether the database reported it `added`.
     pub(super) fn of(asked: &[InstanceId], added: Vec<String>) -> Self {
-        let added_set: std::collections::HashSet<&str> = added.iter().map(String::as_str).collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut ordered_added = Vec::with_capacity(added.len());
-        let mut already_tracked = Vec::new();
-        for id in asked.iter().map(InstanceId::as_str) {
-            if !seen.insert(id) {
-                continue;
-            }
-            if added_set.contains(id) {
-                ordered_added.push(id.to_owned());
-            } else {
-                already_tracked.push(id.to_owned());
-            }
-        }
+        let (added, already_tracked) = partition(asked.iter().map(InstanceId::as_str), &added);
         Self {
-            added: ordered_added,
+            added,
             already_tracked,
         }
     }
+}
+
+/// Outcome of forgetting journeys: which IDs were deleted and which journeyd did not know (each
+/// once, in the order asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forgotten {
+    pub forgotten: Vec<String>,
+    pub unknown: Vec<String>,
+}
+
+impl Forgotten {
+    /// Sorts `asked` by whether the database reported it `deleted`.
+    pub(super) fn of(asked: &[&str], deleted: Vec<String>) -> Self {
+        let (forgotten, unknown) = partition(asked.iter().copied(), &deleted);
+        Self { forgotten, unknown }
+    }
+}
+
+/// Splits `asked` (each once, in order) into those in `hit` and the others.
+fn partition<'a>(
+    asked: impl Iterator<Item = &'a str>,
+    hit: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let hit: std::collections::HashSet<&str> = hit.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    let (mut hits, mut misses) = (Vec::with_capacity(hit.len()), Vec::new());
+    for id in asked.filter(|id| seen.insert(*id)) {
+        if hit.contains(id) {
+            hits.push(id.to_owned());
+        } else {
+            misses.push(id.to_owned());
+        }
+    }
+    (hits, misses)
 }
 
 /// What asking to stop polling a journey (abandoning it) did.

@@ -329,9 +329,11 @@ where
     Ok(released)
 }
 
-/// Deletes up to `batch` journeys stopped before `cutoff`.
-pub(super) async fn prune<DB>(
+/// Runs `statement`, one of the batches of journeys stopped before `cutoff` (prune, clear
+/// data: see [`sql::PRUNE_SQLITE`]), on up to `batch` of them; returns how many it touched.
+pub(super) async fn stopped_batch<DB>(
     conn: &mut DB::Connection,
+    statement: &'static str,
     cutoff: Timestamp,
     batch: u32,
 ) -> Result<u64, sqlx::Error>
@@ -341,9 +343,29 @@ where
     <DB as Database>::Arguments: IntoArguments<DB>,
     DB::QueryResult: RowsAffected,
 {
-    Binder::<DB>::new(DB::PRUNE)
+    Binder::<DB>::new(statement)
         .time(Some(cutoff))
         .int(Some(i64::from(batch)))
         .execute(&mut *conn)
+        .await
+}
+
+/// Deletes the journeys of `ids` and everything recorded about them; returns the IDs deleted.
+pub(super) async fn forget<DB>(
+    conn: &mut DB::Connection,
+    ids: &[&str],
+) -> Result<Vec<String>, sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let json = json_array(ids);
+    lock_rows::<DB>(conn, &json).await?;
+    Binder::<DB>::new(DB::FORGET)
+        .text(Some(&json))
+        .fetch_texts(&mut *conn)
         .await
 }

@@ -271,26 +271,62 @@ pub const PRUNABLE: &str = "\
                               WHERE t.instance_id = j.instance_id)), 0) AS BIGINT) \
     FROM journeys j WHERE stopped_at IS NOT NULL AND stopped_at < $1";
 
-/// Deletes up to `$2` journeys stopped before `$1`, oldest first; their transitions go with them
-/// (`ON DELETE CASCADE`). `$in` is how the backend matches the rows its subquery picked.
-macro_rules! prune {
-    ($in:literal, $close:literal) => {
+/// Does `$action` to up to `$2` journeys stopped before `$1` that `$also` picks too, oldest
+/// first. `$in` is how the backend matches the rows its subquery picked.
+macro_rules! stopped_batch {
+    ($action:literal, $also:literal, $in:literal, $close:literal) => {
         concat!(
-            "DELETE FROM journeys WHERE instance_id ",
+            $action,
+            " WHERE instance_id ",
             $in,
             "SELECT instance_id FROM journeys \
-             WHERE stopped_at IS NOT NULL AND stopped_at < $1 \
-             ORDER BY stopped_at LIMIT $2",
+             WHERE stopped_at IS NOT NULL AND stopped_at < $1",
+            $also,
+            " ORDER BY stopped_at LIMIT $2",
             $close
         )
     };
 }
 
-pub const PRUNE_SQLITE: &str = prune!("IN (", ")");
-
 /// `= ANY(ARRAY(...))`: with `IN (...)` PostgreSQL may join the batch against a scan of the
 /// whole table; an array makes it look each row up by its key.
-pub const PRUNE_POSTGRES: &str = prune!("= ANY(ARRAY(", "))");
+macro_rules! stopped_batch_postgres {
+    ($action:literal, $also:literal) => {
+        stopped_batch!($action, $also, "= ANY(ARRAY(", "))")
+    };
+}
+
+/// Deletes a batch of journeys stopped before `$1`; their transitions go with them
+/// (`ON DELETE CASCADE`).
+pub const PRUNE_SQLITE: &str = stopped_batch!("DELETE FROM journeys", "", "IN (", ")");
+pub const PRUNE_POSTGRES: &str = stopped_batch_postgres!("DELETE FROM journeys", "");
+
+/// Clears the kept `data` of a batch of journeys stopped before `$1` (`retention.data_after`),
+/// down the partial index of rows that still have some.
+pub const CLEAR_DATA_SQLITE: &str = stopped_batch!(
+    "UPDATE journeys SET data = NULL",
+    " AND data IS NOT NULL",
+    "IN (",
+    ")"
+);
+pub const CLEAR_DATA_POSTGRES: &str =
+    stopped_batch_postgres!("UPDATE journeys SET data = NULL", " AND data IS NOT NULL");
+
+/// Deletes the journeys of `$1` (a JSON array of instance IDs) whatever their state, their
+/// transitions with them (`ON DELETE CASCADE`); returns the IDs deleted. A poll in flight for
+/// one finds no row to write its result to, and drops it.
+macro_rules! forget {
+    ($ids:expr) => {
+        concat!(
+            "DELETE FROM journeys WHERE instance_id IN (",
+            $ids,
+            ") RETURNING instance_id"
+        )
+    };
+}
+
+pub const FORGET_SQLITE: &str = forget!(json_ids_sqlite!());
+pub const FORGET_POSTGRES: &str = forget!(json_ids_postgres!());
 
 pub const JOURNEY: &str = "SELECT * FROM journeys WHERE instance_id = $1";
 

@@ -41,6 +41,13 @@ pub fn init(format: Option<LogFormat>, level: &str) {
     }
 }
 
+/// For the commands other than `run` and `demo`: journeyd's own events (`stop` and `forget`
+/// leave a record of what they did) in `log.format`, and only warnings from the libraries below
+/// it, whose start-up chatter would drown a command's output.
+pub fn init_for_command(format: Option<LogFormat>) {
+    init(format, "warn,journeyd=info");
+}
+
 /// For `journeyd demo`: the daemon's events, human-readable and timed from the start, on stdout
 /// beside the demo's own narrative.
 pub fn init_for_demo() {

@@ -19,6 +19,14 @@ use super::{TestDb, binary, expected_path};
 
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// What the daemon's process is given beyond its environment.
+#[derive(Debug, Clone, Copy, Default)]
+struct Process {
+    /// Its open-file limit, soft and hard.
+    open_files: Option<u64>,
+    umask: Option<libc::mode_t>,
+}
+
 pub struct Daemon {
     child: Child,
     log: PathBuf,
@@ -34,7 +42,22 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra environment variables (`JOURNEYD_*` settings,
     /// systemd's `NOTIFY_SOCKET`).
     pub fn start_with(db: &TestDb, sim: &Simulator, run: u32, env: &[(&str, &str)]) -> Self {
-        Self::spawn(db, sim, run, env, None)
+        Self::spawn(db, sim, run, env, Process::default())
+    }
+
+    /// Like [`Daemon::start_with`], under this umask (the test process keeps its own).
+    pub fn start_with_umask(
+        db: &TestDb,
+        sim: &Simulator,
+        run: u32,
+        env: &[(&str, &str)],
+        umask: libc::mode_t,
+    ) -> Self {
+        let process = Process {
+            umask: Some(umask),
+            ..Process::default()
+        };
+        Self::spawn(db, sim, run, env, process)
     }
 
     /// Like [`Daemon::start_with`], with its open-file limit, soft and hard, lowered to
@@ -46,7 +69,11 @@ impl Daemon {
         env: &[(&str, &str)],
         open_files: u64,
     ) -> Self {
-        Self::spawn(db, sim, run, env, Some(open_files))
+        let process = Process {
+            open_files: Some(open_files),
+            ..Process::default()
+        };
+        Self::spawn(db, sim, run, env, process)
     }
 
     fn spawn(
@@ -54,7 +81,7 @@ impl Daemon {
         sim: &Simulator,
         run: u32,
         env: &[(&str, &str)],
-        open_files: Option<u64>,
+        process: Process,
     ) -> Self {
         let dir = db.dir.path();
         let sim_config = sim.config();
@@ -102,21 +129,23 @@ impl Daemon {
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap());
-        if let Some(limit) = open_files {
-            let limit = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            // SAFETY: setrlimit is async-signal-safe, and `limit` is a plain value.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                        Ok(())
-                    } else {
+        let open_files = process.open_files.map(|limit| libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        });
+        // SAFETY: setrlimit and umask are async-signal-safe, and their arguments plain values.
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(umask) = process.umask {
+                    libc::umask(umask);
+                }
+                match open_files {
+                    Some(limit) if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 => {
                         Err(std::io::Error::last_os_error())
                     }
-                });
-            }
+                    _ => Ok(()),
+                }
+            });
         }
         let child = command.spawn().expect("start journeyd run");
         Self { child, log }

@@ -2,6 +2,7 @@
 //! clock the test moves by hand.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod api;
 pub mod daemon;
 pub mod openapi;
 

@@ -16,7 +16,7 @@ use crate::http::problem::Problem;
 use crate::journey::{ApiVersion, InstanceId, StopReason};
 use crate::storage::{Abandoned, ListCursor, ListFilter, StoreError};
 
-/// Most IDs one enqueue may carry.
+/// Most IDs one enqueue (or forget) may carry.
 pub const MAX_ENQUEUE: usize = 10_000;
 /// Most journeys one page of the list may hold, and how many it holds unless asked.
 const MAX_PAGE: u32 = 1_000;
@@ -36,14 +36,8 @@ pub(super) async fn enqueue(
     body: Result<Json<EnqueueRequest>, JsonRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Json(request) = body.map_err(rejected)?;
-    let count = request.instance_ids.len();
-    if !(1..=MAX_ENQUEUE).contains(&count) {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("`instanceIds` must hold 1 to {MAX_ENQUEUE} IDs, not {count}"),
-        ));
-    }
-    let mut ids = Vec::with_capacity(count);
+    check_count(&request.instance_ids)?;
+    let mut ids = Vec::with_capacity(request.instance_ids.len());
     let mut invalid = Vec::new();
     for raw in &request.instance_ids {
         match InstanceId::parse(raw) {
@@ -192,6 +186,49 @@ pub(super) async fn stop(
         "stopped": stopped,
         "stopReason": reason,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct ForgetRequest {
+    instance_ids: Vec<String>,
+}
+
+/// `POST /v1/journeys/forget`: deletes journeys and everything journeyd holds about them,
+/// polled or not, in one transaction, as `journeyd forget` does (an erasure request). An ID
+/// journeyd does not know is listed in `unknown`; the others are forgotten all the same.
+pub(super) async fn forget(
+    State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<ForgetRequest>, JsonRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Json(request) = body.map_err(rejected)?;
+    check_count(&request.instance_ids)?;
+    let asked: Vec<&str> = request.instance_ids.iter().map(String::as_str).collect();
+    let outcome = state.store.forget(&asked).await.map_err(store_failed)?;
+    for id in &outcome.forgotten {
+        JourneyEvent::Forgotten {
+            instance_id: id.clone(),
+            by: format!("the HTTP API's caller {:?}", caller.name),
+        }
+        .emit();
+    }
+    Ok(Json(json!({
+        "forgotten": outcome.forgotten,
+        "unknown": outcome.unknown,
+    })))
+}
+
+/// A request's `instanceIds` holds 1 to [`MAX_ENQUEUE`] of them.
+fn check_count(ids: &[String]) -> Result<(), Problem> {
+    let count = ids.len();
+    if (1..=MAX_ENQUEUE).contains(&count) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("`instanceIds` must hold 1 to {MAX_ENQUEUE} IDs, not {count}"),
+    ))
 }
 
 /// A boolean query parameter: `true` or `false`; absent is false.

@@ -1,4 +1,4 @@
-//! The HTTP API for applications, under `/v1`: enqueue, read, list and stop journeys, with bearer
+//! The HTTP API for applications, under `/v1`: enqueue, read, list, stop and forget journeys, with bearer
 //! tokens (`http.tokens_file`) and one error shape (problem details). `docs/openapi.json`
 //! describes it, and is served at `/v1/openapi.json`.
 //!
@@ -15,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::HttpState;
 use super::problem::Problem;
@@ -33,6 +33,7 @@ const CHALLENGE_INVALID: &str = "Bearer realm=\"journeyd\", error=\"invalid_toke
 pub fn routes(tokens: Arc<ApiTokens>) -> Router<HttpState> {
     Router::new()
         .route("/journeys", get(journeys::list).post(journeys::enqueue))
+        .route("/journeys/forget", post(journeys::forget))
         .route(
             "/journeys/{instance_id}",
             get(journeys::show).delete(journeys::stop),

@@ -6,10 +6,8 @@
 //! timeout); reads go through a separate read-only pool. One daemon serves a database file at a
 //! time, enforced by an advisory lock on a file next to it.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,15 +19,18 @@ use sqlx::sqlite::{
 
 use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
-    Abandoned, Claim, Enqueued, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck,
-    Prunable, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WriteHealth, shared, sql,
+    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
+    NewlyStuck, Prunable, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WriteHealth,
+    shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
 
 mod claimed;
+mod files;
 
 use claimed::ClaimedRow;
+use files::DaemonLock;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -67,9 +68,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// A connection of its own for checkpoints, with a short busy timeout.
     checkpointer: SqlitePool,
-    path: PathBuf,
     /// Held for the life of a daemon; dropping the store unlocks.
-    daemon_lock: Mutex<Option<File>>,
+    daemon_lock: DaemonLock,
     health: WriteHealth,
 }
 
@@ -93,13 +93,21 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(StoreOptions::default().busy_timeout)
             // FULL: a commit survives power loss, not only a crash of the process.
-            .synchronous(SqliteSynchronous::Full))
+            .synchronous(SqliteSynchronous::Full)
+            // Deleted content (forgotten journeys, cleared data) is overwritten with zeros
+            // instead of staying readable in free space until the page is reused.
+            .pragma("secure_delete", "ON"))
     }
 
     /// Opens (creating if needed) the database file named by `url`.
     pub async fn open(url: &str, settings: &StoreOptions) -> Result<Self, StoreError> {
         let options = Self::options(url)?.busy_timeout(settings.busy_timeout);
-        let path = options.get_filename().to_path_buf();
+        let path = options.get_filename();
+        files::create_private(path).map_err(|source| StoreError::Create {
+            database: path.display().to_string(),
+            source,
+        })?;
+        let daemon_lock = DaemonLock::for_database(path);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -124,8 +132,7 @@ impl SqliteStore {
             writer,
             readers,
             checkpointer,
-            path,
-            daemon_lock: Mutex::new(None),
+            daemon_lock,
             health: WriteHealth::default(),
         })
     }
@@ -138,6 +145,30 @@ impl SqliteStore {
         WriteSession::begin(&self.writer, SQLITE_TRANSACTION, operation, &self.health).await
     }
 
+    /// Copies the WAL into the database file and empties it.
+    ///
+    /// SQLite checkpoints passively on its own, but a WAL that readers keep in use is never
+    /// reset and only grows. TRUNCATE waits (briefly) for those readers to move on, copies
+    /// everything into the database file and empties the WAL, old copies of pages included.
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let mut session = self
+            .autocommit(&self.checkpointer, "checkpointing the WAL")
+            .await?
+            .upkeep();
+        let checkpoint = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(session.conn())
+            .await;
+        let (busy, wal_frames, checkpointed): (i64, i64, i64) = session.finish(checkpoint).await?;
+        if busy != 0 {
+            tracing::debug!(
+                wal_frames,
+                checkpointed,
+                "WAL checkpoint incomplete: readers hold old snapshots; retrying next time"
+            );
+        }
+        Ok(())
+    }
+
     /// The writer connection for one statement, or statements that must not share a transaction.
     async fn autocommit(
         &self,
@@ -145,38 +176,6 @@ impl SqliteStore {
         operation: &'static str,
     ) -> Result<WriteSession<'_, Sqlite>, StoreError> {
         WriteSession::begin(pool, Begin::Autocommit, operation, &self.health).await
-    }
-
-    fn lock_file_path(&self) -> PathBuf {
-        let mut name = self.path.clone().into_os_string();
-        name.push(".lock");
-        name.into()
-    }
-
-    /// Takes the one-daemon-per-file lock, or says who has it.
-    fn lock_for_daemon(&self) -> Result<(), StoreError> {
-        let lock_path = self.lock_file_path();
-        let lock_file = lock_path.display().to_string();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| StoreError::Lock {
-                lock_file: lock_file.clone(),
-                source,
-            })?;
-        match file.try_lock() {
-            Ok(()) => {
-                *self.daemon_lock.lock().expect("lock poisoned") = Some(file);
-                Ok(())
-            }
-            Err(TryLockError::WouldBlock) => Err(StoreError::AlreadyRunning {
-                database: self.path.display().to_string(),
-                lock_file,
-            }),
-            Err(TryLockError::Error(source)) => Err(StoreError::Lock { lock_file, source }),
-        }
     }
 }
 
@@ -188,7 +187,7 @@ impl Store for SqliteStore {
     }
 
     async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.lock_for_daemon()?;
+        self.daemon_lock.take()?;
         // Holding the lock proves no other daemon is alive, so every lease left in the file
         // belongs to one that died: free them instead of waiting for them to expire.
         let mut session = self.transaction("registering the daemon").await?;
@@ -272,24 +271,7 @@ impl Store for SqliteStore {
     }
 
     async fn maintain(&self) -> Result<(), StoreError> {
-        // SQLite checkpoints passively on its own, but a WAL that readers keep in use is never
-        // reset and only grows. TRUNCATE waits (briefly) for those readers to move on, copies
-        // everything into the database file and empties the WAL.
-        let mut session = self
-            .autocommit(&self.checkpointer, "checkpointing the WAL")
-            .await?
-            .upkeep();
-        let checkpoint = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(session.conn())
-            .await;
-        let (busy, wal_frames, checkpointed): (i64, i64, i64) = session.finish(checkpoint).await?;
-        if busy != 0 {
-            tracing::debug!(
-                wal_frames,
-                checkpointed,
-                "WAL checkpoint incomplete: readers hold old snapshots; retrying next time"
-            );
-        }
+        self.checkpoint().await?;
         let mut session = self
             .autocommit(&self.writer, "returning free pages to the file system")
             .await?
@@ -360,8 +342,28 @@ impl Store for SqliteStore {
         let mut session = self
             .autocommit(&self.writer, "deleting finished journeys")
             .await?;
-        let deleted = shared::prune::<Sqlite>(session.conn(), stopped_before, batch).await;
+        let deleted = shared::stopped_batch::<Sqlite>(
+            session.conn(),
+            sql::PRUNE_SQLITE,
+            stopped_before,
+            batch,
+        )
+        .await;
         session.finish(deleted).await
+    }
+
+    async fn clear_data(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
+        let mut session = self
+            .autocommit(&self.writer, "clearing the data of finished journeys")
+            .await?;
+        let cleared = shared::stopped_batch::<Sqlite>(
+            session.conn(),
+            sql::CLEAR_DATA_SQLITE,
+            stopped_before,
+            batch,
+        )
+        .await;
+        session.finish(cleared).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -411,6 +413,19 @@ impl Store for SqliteStore {
         let mut session = self.transaction("stopping journeys").await?;
         let abandoned = shared::abandon::<Sqlite>(session.conn(), ids, now).await;
         session.finish(abandoned).await
+    }
+
+    async fn forget(&self, ids: &[&str]) -> Result<Forgotten, StoreError> {
+        let mut session = self.transaction("forgetting journeys").await?;
+        let deleted = shared::forget::<Sqlite>(session.conn(), ids).await;
+        let forgotten = Forgotten::of(ids, session.finish(deleted).await?);
+        // secure_delete zeroed the rows in the pages, but the WAL still holds the pages as
+        // they were. A reader holding an old snapshot may keep this checkpoint from
+        // finishing; the next maintenance tick tries again.
+        if let Err(err) = self.checkpoint().await {
+            tracing::warn!(error = %err, "could not checkpoint the WAL after forgetting journeys");
+        }
+        Ok(forgotten)
     }
 }
 

@@ -46,6 +46,7 @@ async fn periodic_statements_use_indexes() {
             "journeys_active_started",
         ),
         ("prune", sql::PRUNE_SQLITE, "journeys_stopped"),
+        ("clear data", sql::CLEAR_DATA_SQLITE, "journeys_data_kept"),
         ("prunable", sql::PRUNABLE, "journeys_stopped"),
         (
             "transitions",

@@ -1,17 +1,17 @@
 //! The command line: what each subcommand does, on top of the library.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+mod input;
+mod journeys;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use journeyd::clock::{self, Clock, SystemClock};
 use journeyd::config::{Config, ConfigError};
-use journeyd::events::JourneyEvent;
-use journeyd::journey::StopReason;
-use journeyd::journey::{ApiVersion, InstanceId};
-use journeyd::storage::{self, Abandoned, JourneyRow, ListCursor, ListFilter, Store};
+use journeyd::journey::ApiVersion;
+use journeyd::storage::{self, Store};
 use journeyd::telemetry::metrics;
 use journeyd::{daemon, demo, housekeeping, shutdown, telemetry};
 
@@ -54,6 +54,13 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Delete journeys and everything journeyd holds about them, polled or not (an erasure
+    /// request).
+    Forget {
+        /// Instance IDs to forget.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// Apply database migrations (`run` also does this at start).
     Migrate,
     /// Delete journeys that stopped being polled long ago, with their transitions.
@@ -79,7 +86,7 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
-struct EnqueueArgs {
+pub(crate) struct EnqueueArgs {
     /// Instance IDs to track.
     ids: Vec<String>,
     /// The GBG GO API version the journeys were started on (default: `api.version` when the
@@ -92,7 +99,7 @@ struct EnqueueArgs {
 }
 
 #[derive(Debug, Args)]
-struct ListArgs {
+pub(crate) struct ListArgs {
     /// Only journeys in this status (case and underscores ignored).
     #[arg(long)]
     status: Option<String>,
@@ -119,7 +126,7 @@ struct ListArgs {
 /// Bad input or configuration, as opposed to a failure while working.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct UsageError(String);
+pub(crate) struct UsageError(String);
 
 pub fn is_usage_error(err: &anyhow::Error) -> bool {
     err.chain()
@@ -139,6 +146,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     }
 
     let config = Config::load(cli.config.as_deref())?;
+    if !matches!(cli.command, Command::Run) {
+        telemetry::init_for_command(config.log.format);
+    }
     match cli.command {
         Command::Config => {
             print!(
@@ -159,7 +169,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Enqueue(args) => {
             // Every ID is checked before the database is touched: all or nothing.
-            let ids = collect_ids(&args)?;
+            let ids = input::instance_ids(&args)?;
             let store = open_store(&config).await?;
             let result = store
                 .enqueue(&ids, args.api_version, SystemClock.now())
@@ -171,10 +181,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Status { instance_id, json } => {
-            status(open_store(&config).await?.as_ref(), &instance_id, json).await?;
+            journeys::status(open_store(&config).await?.as_ref(), &instance_id, json).await?;
         }
-        Command::List(args) => list(open_store(&config).await?.as_ref(), args).await?,
-        Command::Stop { ids } => stop(open_store(&config).await?.as_ref(), &ids).await?,
+        Command::List(args) => journeys::list(open_store(&config).await?.as_ref(), args).await?,
+        Command::Stop { ids } => journeys::stop(open_store(&config).await?.as_ref(), &ids).await?,
+        Command::Forget { ids } => {
+            journeys::forget(open_store(&config).await?.as_ref(), &ids).await?;
+        }
         Command::Migrate => {
             open_store(&config).await?;
             println!("database is up to date ({})", config.database.shown_url());
@@ -213,189 +226,4 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .context("cannot open the database")?;
     store.migrate().await?;
     Ok(store)
-}
-
-fn collect_ids(args: &EnqueueArgs) -> anyhow::Result<Vec<InstanceId>> {
-    let mut ids = Vec::new();
-    for raw in &args.ids {
-        ids.push(
-            InstanceId::parse(raw)
-                .map_err(|err| UsageError(format!("{err}; nothing was enqueued")))?,
-        );
-    }
-    if let Some(file) = &args.file {
-        ids.extend(read_ids(file)?);
-    }
-    if ids.is_empty() {
-        return Err(UsageError("no instance IDs given; nothing was enqueued".into()).into());
-    }
-    Ok(ids)
-}
-
-/// Reads and checks every ID of a file before any is stored.
-fn read_ids(file: &Path) -> anyhow::Result<Vec<InstanceId>> {
-    let (name, reader): (String, Box<dyn BufRead>) = if file == Path::new("-") {
-        ("standard input".into(), Box::new(std::io::stdin().lock()))
-    } else {
-        let opened = std::fs::File::open(file)
-            .map_err(|err| UsageError(format!("cannot open {}: {err}", file.display())))?;
-        (
-            file.display().to_string(),
-            Box::new(std::io::BufReader::new(opened)),
-        )
-    };
-    let mut ids = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {name}"))?;
-        let line = line.strip_suffix('\r').unwrap_or(&line);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let id = InstanceId::parse(line).map_err(|err| {
-            UsageError(format!(
-                "line {} of {name}: {err}; nothing was enqueued",
-                index + 1
-            ))
-        })?;
-        ids.push(id);
-    }
-    Ok(ids)
-}
-
-async fn status(store: &dyn Store, instance_id: &str, json: bool) -> anyhow::Result<()> {
-    let Some(row) = store.journey(instance_id).await? else {
-        bail!(UsageError(format!(
-            "journey {instance_id:?} is not tracked"
-        )));
-    };
-    let transitions = store.transitions(instance_id).await?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        let value = serde_json::json!({ "journey": row, "transitions": transitions });
-        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
-        return Ok(());
-    }
-    let serde_json::Value::Object(fields) = serde_json::to_value(&row)? else {
-        unreachable!("a row serialises to an object")
-    };
-    for (column, value) in fields {
-        let text = match value {
-            serde_json::Value::Null => "-".to_owned(),
-            serde_json::Value::String(text) => text,
-            other => other.to_string(),
-        };
-        writeln!(out, "{column:<22} {text}")?;
-    }
-    writeln!(out, "\ntransitions")?;
-    for t in &transitions {
-        writeln!(
-            out,
-            "  {}  {} -> {}",
-            t.observed_at,
-            t.from_status.as_deref().unwrap_or("(first seen)"),
-            t.to_status
-        )?;
-    }
-    Ok(())
-}
-
-async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()> {
-    let filter = ListFilter {
-        status: args.status,
-        active: match (args.active, args.stopped) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        },
-        stuck: args.stuck,
-        limit: args.limit,
-        after: args
-            .after
-            .as_deref()
-            .map(|token| {
-                ListCursor::decode(token)
-                    .ok_or_else(|| UsageError(format!("{token:?} is not a cursor of `list`")))
-            })
-            .transpose()?,
-    };
-    let page = store.list(&filter).await?;
-    let rows = &page.journeys;
-    let mut out = std::io::stdout().lock();
-    if let Some(next) = &page.next {
-        eprintln!("more: journeyd list --after {}", next.encode());
-    }
-    if args.json {
-        for row in rows {
-            writeln!(out, "{}", serde_json::to_string(row)?)?;
-        }
-        return Ok(());
-    }
-    let header = [
-        "INSTANCE_ID",
-        "STATUS",
-        "POLLS",
-        "ERRORS",
-        "NEXT_POLL / STOPPED",
-        "ENQUEUED",
-    ]
-    .map(str::to_owned);
-    writeln!(out, "{}", table_line(&header))?;
-    for row in rows {
-        let cells = [
-            row.instance_id.clone(),
-            row.status.clone().unwrap_or_else(|| "-".into()),
-            row.polls.to_string(),
-            row.error_count.to_string(),
-            polling_state(row),
-            row.enqueued_at.clone(),
-        ];
-        writeln!(out, "{}", table_line(&cells))?;
-    }
-    if std::io::stdout().is_terminal() {
-        writeln!(out, "({} shown, at most {})", rows.len(), args.limit)?;
-    }
-    Ok(())
-}
-
-async fn stop(store: &dyn Store, ids: &[String]) -> anyhow::Result<()> {
-    let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let outcomes = store.abandon(&asked, SystemClock.now()).await?;
-    let mut unknown = Vec::new();
-    for (id, outcome) in asked.iter().zip(outcomes) {
-        match outcome {
-            Abandoned::Now => {
-                JourneyEvent::Stopped {
-                    instance_id: (*id).to_owned(),
-                    reason: StopReason::Abandoned,
-                    detail: "stopped with `journeyd stop`".into(),
-                }
-                .emit();
-                println!("{id}: stopped");
-            }
-            Abandoned::Already(reason) => println!(
-                "{id}: already stopped ({})",
-                reason.as_deref().unwrap_or("no reason recorded")
-            ),
-            Abandoned::Unknown => unknown.push(*id),
-        }
-    }
-    if !unknown.is_empty() {
-        bail!(UsageError(format!(
-            "not tracked: {}; the others were handled",
-            unknown.join(", ")
-        )));
-    }
-    Ok(())
-}
-
-fn table_line([id, status, polls, errors, polling, enqueued]: &[String; 6]) -> String {
-    format!("{id:<26} {status:<12} {polls:>5} {errors:>6}  {polling:<26} {enqueued}")
-}
-
-fn polling_state(row: &JourneyRow) -> String {
-    match (&row.next_poll_at, &row.stop_reason) {
-        (_, Some(reason)) => format!("stopped: {reason}"),
-        (Some(next), None) => next.clone(),
-        (None, None) => "-".into(),
-    }
 }
