@@ -9,14 +9,13 @@
 //!
 //! The fake GBG GO is the simulator, on a runtime of its own in this process.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{Fake, SECONDS, api_url, daemon_config, polling_rate, settings, start, start_fake};
 use journeyd::clock::{SystemClock, format_timestamp};
-use journeyd::config::{ApiTokens, BaseUrls, Config, Credentials, DaemonSettings};
-use journeyd::journey::ApiVersion;
-use journeyd::secret::Secret;
-use journeyd::simulator::{Script, Simulator, SimulatorConfig};
+use journeyd::simulator::{Script, SimulatorConfig};
 use journeyd::storage;
 use journeyd::telemetry::metrics;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -24,59 +23,23 @@ use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
-const CONCURRENCY: usize = 64;
 const ENQUEUE_TOTAL: usize = 100_000;
 const ENQUEUE_BATCH: usize = 1_000;
 const TRACKED: u64 = 1_000_000;
-const SECONDS: u64 = 10;
 /// Clients reading journeys at once, each sending its next request when the last one answers.
 const READERS: usize = 4;
 
 fn main() {
-    let fake = start_fake();
+    let fake = start_fake(SimulatorConfig {
+        token_lifetime: Duration::from_secs(3_600),
+        unknown_journeys: Some(Script::polls(&[("InProgress", 0)])),
+        ..SimulatorConfig::default()
+    });
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap()
         .block_on(bench(&fake));
-}
-
-/// Where the fake GBG GO answers: its base URL and its token URL.
-struct Fake {
-    base_url: String,
-    token_url: String,
-}
-
-/// Starts the simulator on a runtime (and a thread) of its own, for the life of the process.
-fn start_fake() -> Fake {
-    let (urls_tx, urls_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let sim = Simulator::start(
-                SimulatorConfig {
-                    token_lifetime: Duration::from_secs(3_600),
-                    unknown_journeys: Some(Script::polls(&[("InProgress", 0)])),
-                    ..SimulatorConfig::default()
-                },
-                Arc::new(SystemClock),
-            )
-            .await
-            .unwrap();
-            urls_tx
-                .send(Fake {
-                    base_url: sim.base_url(),
-                    token_url: sim.token_url(),
-                })
-                .unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    urls_rx.recv().unwrap()
 }
 
 async fn bench(fake: &Fake) {
@@ -108,82 +71,9 @@ async fn bench(fake: &Fake) {
     );
 }
 
-fn settings(fake: &Fake, dir: &std::path::Path) -> DaemonSettings {
-    let config = SimulatorConfig::default();
-    DaemonSettings {
-        base_urls: BaseUrls::from_base(fake.base_url.parse().unwrap(), ApiVersion::V1),
-        api_tokens: Arc::new(ApiTokens::load(&dir.join("tokens")).unwrap()),
-        token_url: fake.token_url.parse().unwrap(),
-        credentials: Credentials::Password {
-            client_id: config.client_id.clone(),
-            client_secret: Secret::new(&config.client_secret),
-            username: config.username.clone(),
-            password: Secret::new(&config.password),
-        },
-    }
-}
-
-/// A daemon's settings: every journey due all the time, at most `budget` polls a second, the
-/// API on a free loopback port.
-fn daemon_config(url: &str, budget: f64) -> (Config, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config = Config::default();
-    config.database.url = url.to_owned();
-    config.api.max_requests_per_second = budget;
-    config.poll.concurrency = CONCURRENCY;
-    config.poll.multiplier = 1.0;
-    config.poll.jitter = 0.0;
-    config.poll.initial_interval = Duration::from_millis(1);
-    config.poll.max_interval = Duration::from_millis(1);
-    config.http.listen = format!("127.0.0.1:{port}");
-    (config, format!("http://127.0.0.1:{port}/v1"))
-}
-
-/// A daemon on `url`, running until the token is cancelled.
-async fn start(
-    fake: &Fake,
-    dir: &std::path::Path,
-    config: &Config,
-    handle: &PrometheusHandle,
-) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let store = storage::open(&config.database.url).await.unwrap();
-    store.migrate().await.unwrap();
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (config, settings, shutdown, handle) = (
-            config.clone(),
-            settings(fake, dir),
-            shutdown.clone(),
-            handle.clone(),
-        );
-        tokio::spawn(async move {
-            journeyd::daemon::run(
-                &config,
-                &settings,
-                store,
-                Arc::new(SystemClock),
-                shutdown,
-                Some(handle),
-            )
-            .await
-            .unwrap();
-        })
-    };
-    // Until the listener answers.
-    let client = reqwest::Client::new();
-    let health = format!("{}/openapi.json", config_api(config));
-    while client.get(&health).send().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (shutdown, task)
-}
-
-fn config_api(config: &Config) -> String {
-    format!("http://{}/v1", config.http.listen)
+/// The daemon's settings, with the token this benchmark's clients present.
+fn daemon_settings(fake: &Fake, dir: &std::path::Path) -> journeyd::config::DaemonSettings {
+    settings(fake, Some(&dir.join("tokens")))
 }
 
 struct EnqueueFigures {
@@ -197,8 +87,9 @@ async fn enqueue_over_http(
     handle: &PrometheusHandle,
 ) -> EnqueueFigures {
     let db = dir.join("enqueue.db");
-    let (config, api) = daemon_config(&format!("sqlite:{}", db.display()), 1.0);
-    let (shutdown, task) = start(fake, dir, &config, handle).await;
+    let config = daemon_config(&format!("sqlite:{}", db.display()), 1.0);
+    let api = api_url(&config);
+    let (shutdown, task) = start(daemon_settings(fake, dir), &config, handle).await;
     let client = reqwest::Client::new();
     let started = Instant::now();
     for batch in 0..ENQUEUE_TOTAL / ENQUEUE_BATCH {
@@ -238,23 +129,6 @@ struct ReadFigures {
     max_ms: f64,
 }
 
-/// Polls counted by the metrics so far.
-fn polls(handle: &PrometheusHandle) -> f64 {
-    handle
-        .render()
-        .lines()
-        .filter(|line| line.starts_with("journeyd_polls_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// Polls a second over the next `SECONDS`.
-async fn polling_rate(handle: &PrometheusHandle) -> f64 {
-    let before = polls(handle);
-    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
-    (polls(handle) - before) / SECONDS as f64
-}
-
 async fn reads_while_polling(
     fake: &Fake,
     dir: &std::path::Path,
@@ -265,8 +139,8 @@ async fn reads_while_polling(
     populate(&url).await;
 
     // The maximum rate, with every journey due and no budget to speak of.
-    let (config, _) = daemon_config(&url, 1_000_000.0);
-    let (shutdown, task) = start(fake, dir, &config, handle).await;
+    let config = daemon_config(&url, 1_000_000.0);
+    let (shutdown, task) = start(daemon_settings(fake, dir), &config, handle).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let max_rate = polling_rate(handle).await;
     shutdown.cancel();
@@ -274,8 +148,9 @@ async fn reads_while_polling(
 
     // Half of it, alone and then with readers.
     let budget = (max_rate / 2.0).max(1.0);
-    let (config, api) = daemon_config(&url, budget);
-    let (shutdown, task) = start(fake, dir, &config, handle).await;
+    let config = daemon_config(&url, budget);
+    let api = api_url(&config);
+    let (shutdown, task) = start(daemon_settings(fake, dir), &config, handle).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let polls_alone = polling_rate(handle).await;
     let stop = CancellationToken::new();

@@ -61,7 +61,8 @@ pub(super) async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedS
         Verdict::NotOurs => tracing::warn!(
             event = "journey_result_discarded",
             instance_id = %instance_id,
-            "the journey was claimed by someone else meanwhile; this poll's result is dropped"
+            "the journey was claimed by someone else, stopped or forgotten meanwhile; this \
+             poll's result is dropped"
         ),
         Verdict::Refused(err) => tracing::error!(
             instance_id = %instance_id,

@@ -40,31 +40,97 @@ pub(super) struct JourneyView<'a> {
     pub outcome: Option<&'a str>,
     /// v2: whether an ended journey's answer carries `endedAt` and `durationMilliSec`.
     pub with_ended_at: bool,
+    /// v1: `data` padded to about this many bytes (0: not padded).
+    pub data_bytes: usize,
 }
 
 /// A journey's state, as `version` answers it.
 pub(super) fn state_body(version: ApiVersion, journey: &JourneyView) -> Value {
     match version {
-        ApiVersion::V1 => json!({
-            "metaData": {
-                "createdTime": format_timestamp(journey.started_at),
-                "completedTime": journey.ended_at.map(format_timestamp).unwrap_or_default(),
-            },
-            "status": journey.status,
-            "data": {
-                "initiator": "journeyd-simulator",
-                "userIp": "203.0.113.77",
-                "customer": customer(),
-                "process": {"flow": {"sim-variant": {
-                    "status": journey.status,
-                    "answers": journey.answers,
-                    "outcome": implied_outcome(journey.status),
-                }}},
-            },
-            "instanceId": journey.instance_id,
-        }),
+        ApiVersion::V1 => {
+            let mut body = v1_state_body(journey);
+            pad(&mut body["data"], journey.data_bytes);
+            body
+        }
         ApiVersion::V2 => v2_state_body(journey),
     }
+}
+
+fn v1_state_body(journey: &JourneyView) -> Value {
+    json!({
+        "metaData": {
+            "createdTime": format_timestamp(journey.started_at),
+            "completedTime": journey.ended_at.map(format_timestamp).unwrap_or_default(),
+        },
+        "status": journey.status,
+        "data": {
+            "initiator": "journeyd-simulator",
+            "userIp": "203.0.113.77",
+            "customer": customer(),
+            "process": {"flow": {"sim-variant": {
+                "status": journey.status,
+                "answers": journey.answers,
+                "outcome": implied_outcome(journey.status),
+            }}},
+        },
+        "instanceId": journey.instance_id,
+    })
+}
+
+/// Adds verification checks to `data` until its JSON text is about `bytes` long, as a real
+/// answer's results and profile make it.
+fn pad(data: &mut Value, bytes: usize) {
+    let mut size = data.to_string().len();
+    let mut checks = Vec::new();
+    while size < bytes {
+        let check = json!({
+            "name": format!("check-{:04}", checks.len()),
+            "provider": "Simulated Registry",
+            "result": "Match",
+            "score": 97,
+            "matchedFields": ["firstName", "lastName", "dateOfBirth", "address"],
+            "checkedAt": "2026-03-01T09:00:00.000Z",
+        });
+        size += check.to_string().len() + 1;
+        checks.push(check);
+    }
+    if !checks.is_empty() {
+        data["checks"] = Value::Array(checks);
+    }
+}
+
+/// The answer the simulator gives for journey `instance_id` in `status`, started at
+/// `started_at`, its v1 `data` padded to `data_bytes`: a realistic answer for benchmarks that
+/// write results without polling for them.
+pub fn sample_answer(
+    version: ApiVersion,
+    instance_id: &str,
+    status: &str,
+    started_at: Timestamp,
+    data_bytes: usize,
+) -> Value {
+    let ended = ends_journey(status);
+    state_body(
+        version,
+        &JourneyView {
+            instance_id,
+            status,
+            started_at,
+            ended_at: ended.then_some(started_at),
+            answers: 1,
+            outcome: None,
+            with_ended_at: true,
+            data_bytes,
+        },
+    )
+}
+
+/// Whether the simulator's journeys end in `status`.
+pub(super) fn ends_journey(status: &str) -> bool {
+    matches!(
+        status_key(status).as_str(),
+        "completed" | "failed" | "error"
+    )
 }
 
 /// `context.result.status` as a journey's status implies it.

@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::answers::{JourneyView, fault_answer, state_body};
+use super::answers::{JourneyView, ends_journey, fault_answer, state_body};
 use super::script::{Fault, unit_draw};
 use super::{IssuedToken, Rejection, SimJourney, SimState, TOKEN_PATH, lock, state_path};
 use crate::clock;
-use crate::journey::{ApiVersion, status_key};
+use crate::journey::ApiVersion;
 
 pub(super) async fn not_found(
     State(state): State<Arc<SimState>>,
@@ -243,10 +243,7 @@ fn journey_answer(
         .script
         .status_at(answered_before, elapsed)
         .to_owned();
-    let terminal = matches!(
-        status_key(&status).as_str(),
-        "completed" | "failed" | "error"
-    );
+    let terminal = ends_journey(&status);
     if terminal {
         journey.completed_at.get_or_insert(now);
     }
@@ -258,6 +255,7 @@ fn journey_answer(
         answers: answered_before + 1,
         outcome: journey.outcome.as_deref(),
         with_ended_at: journey.with_ended_at,
+        data_bytes: state.config.data_bytes,
     };
     Ok((state_body(version, &view), delay))
 }

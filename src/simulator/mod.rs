@@ -11,7 +11,7 @@ mod answers;
 mod handlers;
 mod script;
 
-pub use answers::PERSONAL_DATA;
+pub use answers::{PERSONAL_DATA, sample_answer};
 pub use script::{Fault, FaultRates, Script};
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -52,6 +52,9 @@ pub struct SimulatorConfig {
     /// When set, an unknown instance ID is not a 404 but a journey that starts following this
     /// script at its first fetch (benchmarks track many journeys without listing them).
     pub unknown_journeys: Option<Script>,
+    /// v1 answers' `data` is padded with verification checks to about this many bytes, the
+    /// size of a real one (benchmarks); 0: no padding.
+    pub data_bytes: usize,
 }
 
 impl Default for SimulatorConfig {
@@ -64,6 +67,7 @@ impl Default for SimulatorConfig {
             scope: "gbg.token".into(),
             token_lifetime: Duration::from_secs(300),
             unknown_journeys: None,
+            data_bytes: 0,
         }
     }
 }

@@ -1,0 +1,146 @@
+//! What the in-process benchmarks share: the fake GBG GO on a runtime of its own, journeyd's
+//! real daemon started against it, and the polling rate read from its metrics.
+#![allow(dead_code)] // each benchmark uses its own part of this module
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use journeyd::clock::SystemClock;
+use journeyd::config::{ApiTokens, BaseUrls, Config, Credentials, DaemonSettings};
+use journeyd::journey::ApiVersion;
+use journeyd::secret::Secret;
+use journeyd::simulator::{Simulator, SimulatorConfig};
+use journeyd::storage;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Polls in flight.
+pub const CONCURRENCY: usize = 64;
+/// How long a polling rate is measured over.
+pub const SECONDS: u64 = 10;
+
+/// Where the fake GBG GO answers: its base URL and its token URL.
+pub struct Fake {
+    pub base_url: String,
+    pub token_url: String,
+}
+
+/// Starts the simulator with `config` on a runtime (and a thread) of its own, for the life of
+/// the process, so that its work is not counted in the daemon's runtime.
+pub fn start_fake(config: SimulatorConfig) -> Fake {
+    let (urls_tx, urls_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let sim = Simulator::start(config, Arc::new(SystemClock))
+                .await
+                .unwrap();
+            urls_tx
+                .send(Fake {
+                    base_url: sim.base_url(),
+                    token_url: sim.token_url(),
+                })
+                .unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    urls_rx.recv().unwrap()
+}
+
+/// The daemon's settings for `fake`, with the API's tokens from `tokens` if given.
+pub fn settings(fake: &Fake, tokens: Option<&Path>) -> DaemonSettings {
+    let config = SimulatorConfig::default();
+    DaemonSettings {
+        base_urls: BaseUrls::from_base(fake.base_url.parse().unwrap(), ApiVersion::V1),
+        api_tokens: Arc::new(
+            tokens.map_or_else(ApiTokens::default, |path| ApiTokens::load(path).unwrap()),
+        ),
+        token_url: fake.token_url.parse().unwrap(),
+        credentials: Credentials::Password {
+            client_id: config.client_id.clone(),
+            client_secret: Secret::new(&config.client_secret),
+            username: config.username.clone(),
+            password: Secret::new(&config.password),
+        },
+    }
+}
+
+/// A daemon's settings: every journey due all the time, at most `budget` polls a second, the
+/// listener on a free loopback port.
+pub fn daemon_config(url: &str, budget: f64) -> Config {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = Config::default();
+    config.database.url = url.to_owned();
+    config.api.max_requests_per_second = budget;
+    config.poll.concurrency = CONCURRENCY;
+    config.poll.multiplier = 1.0;
+    config.poll.jitter = 0.0;
+    config.poll.initial_interval = Duration::from_millis(1);
+    config.poll.max_interval = Duration::from_millis(1);
+    config.http.listen = format!("127.0.0.1:{port}");
+    config
+}
+
+/// The base of the daemon's `/v1` API.
+pub fn api_url(config: &Config) -> String {
+    format!("http://{}/v1", config.http.listen)
+}
+
+/// journeyd's daemon on `config`'s database, running until the token is cancelled; returns
+/// once its listener answers.
+pub async fn start(
+    settings: DaemonSettings,
+    config: &Config,
+    handle: &PrometheusHandle,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let store = storage::open(&config.database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (config, shutdown, handle) = (config.clone(), shutdown.clone(), handle.clone());
+        tokio::spawn(async move {
+            journeyd::daemon::run(
+                &config,
+                &settings,
+                store,
+                Arc::new(SystemClock),
+                shutdown,
+                Some(handle),
+            )
+            .await
+            .unwrap();
+        })
+    };
+    let client = reqwest::Client::new();
+    let health = format!("http://{}/healthz", config.http.listen);
+    while client.get(&health).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (shutdown, task)
+}
+
+/// Polls counted by the metrics so far.
+pub fn polls(handle: &PrometheusHandle) -> f64 {
+    handle
+        .render()
+        .lines()
+        .filter(|line| line.starts_with("journeyd_polls_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Polls a second over the next [`SECONDS`].
+pub async fn polling_rate(handle: &PrometheusHandle) -> f64 {
+    let before = polls(handle);
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    (polls(handle) - before) / SECONDS as f64
+}
