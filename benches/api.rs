@@ -13,7 +13,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Fake, SECONDS, api_url, daemon_config, polling_rate, settings, start, start_fake};
+use common::{
+    FakeUrls, SECONDS, api_url, daemon_config, polling_rate, settings, start, start_fake,
+};
 use journeyd::clock::{SystemClock, format_timestamp};
 use journeyd::simulator::{Script, SimulatorConfig};
 use journeyd::storage;
@@ -42,7 +44,7 @@ fn main() {
         .block_on(bench(&fake));
 }
 
-async fn bench(fake: &Fake) {
+async fn bench(fake: &FakeUrls) {
     let handle = metrics::install().unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tokens"), format!("bench write {TOKEN}\n")).unwrap();
@@ -72,7 +74,7 @@ async fn bench(fake: &Fake) {
 }
 
 /// The daemon's settings, with the token this benchmark's clients present.
-fn daemon_settings(fake: &Fake, dir: &std::path::Path) -> journeyd::config::DaemonSettings {
+fn daemon_settings(fake: &FakeUrls, dir: &std::path::Path) -> journeyd::config::DaemonSettings {
     settings(fake, Some(&dir.join("tokens")))
 }
 
@@ -82,7 +84,7 @@ struct EnqueueFigures {
 }
 
 async fn enqueue_over_http(
-    fake: &Fake,
+    fake: &FakeUrls,
     dir: &std::path::Path,
     handle: &PrometheusHandle,
 ) -> EnqueueFigures {
@@ -130,7 +132,7 @@ struct ReadFigures {
 }
 
 async fn reads_while_polling(
-    fake: &Fake,
+    fake: &FakeUrls,
     dir: &std::path::Path,
     handle: &PrometheusHandle,
 ) -> ReadFigures {

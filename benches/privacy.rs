@@ -10,6 +10,8 @@
 //! 3. What SQLite's `secure_delete` costs: clearing the data of those 100,000 journeys
 //!    (batches of 500) and forgetting 10,000 of them (batches of 100), with it on and off, on
 //!    copies of the same file.
+//!
+//! `-- polling` runs the first part only, `-- storage` the other two.
 
 mod common;
 
@@ -34,23 +36,32 @@ const FORGOTTEN: usize = 10_000;
 const STATUSES: [&str; 3] = ["InProgress", "Paused", "Completed"];
 
 fn main() {
-    tokio::runtime::Builder::new_multi_thread()
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| arg != "--bench")
+        .collect();
+    let runs = |part: &str| parts.is_empty() || parts.iter().any(|asked| asked == part);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(bench());
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    println!("data object: {} bytes", sample_data().len());
+    if runs("polling") {
+        runtime.block_on(polling_rates(dir.path()));
+    }
+    if runs("storage") {
+        runtime.block_on(storage_costs(dir.path()));
+    }
 }
 
-async fn bench() {
+/// The first part: polling rates.
+async fn polling_rates(dir: &std::path::Path) {
     let handle = metrics::install().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = sample_data();
-    println!("data object: {} bytes", data.len());
-
     for polls_per_change in [1, 10] {
         let mut rates = Vec::new();
         for keep in [KeepNamed::All, KeepNamed::None] {
-            let rate = polling(&handle, dir.path(), keep, polls_per_change).await;
+            let rate = polling(&handle, dir, keep, polls_per_change).await;
             rates.push(rate);
         }
         println!(
@@ -61,8 +72,11 @@ async fn bench() {
             (rates[0] / rates[1] - 1.0) * 100.0
         );
     }
+}
 
-    let sqlite = |name: &str| format!("sqlite:{}", dir.path().join(name).display());
+/// The other two: database sizes, and what secure_delete costs.
+async fn storage_costs(dir: &std::path::Path) {
+    let sqlite = |name: &str| format!("sqlite:{}", dir.join(name).display());
     let mut backends = vec![("SQLite", sqlite("all.db"), sqlite("none.db"))];
     let admin = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -86,10 +100,10 @@ async fn bench() {
         );
     }
 
-    let source = dir.path().join("all.db");
+    let source = dir.join("all.db");
     let mut timings = Vec::new();
     for secure_delete in ["ON", "OFF"] {
-        let copy = dir.path().join(format!("secure-{secure_delete}.db"));
+        let copy = dir.join(format!("secure-{secure_delete}.db"));
         std::fs::copy(&source, &copy).unwrap();
         timings.push(deletes(&copy, secure_delete).await);
     }

@@ -16,21 +16,20 @@
 //!
 //! Every scenario runs in a child process of its own, so its peak RSS and CPU time are its own.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use journeyd::clock::{Clock, SystemClock, Timestamp, format_timestamp, parse_timestamp};
-use journeyd::config::{BaseUrls, Config, Credentials, DaemonSettings};
-use journeyd::journey::ApiVersion;
-use journeyd::secret::Secret;
+use journeyd::config::{Config, Credentials};
 use journeyd::simulator::{FaultRates, Script, Simulator, SimulatorConfig};
 use journeyd::storage;
 use journeyd::telemetry::metrics;
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
-use tokio_util::sync::CancellationToken;
 
 /// Polls in flight, for journeyd and for the raw loop alike.
 const CONCURRENCY: usize = 64;
@@ -103,8 +102,7 @@ fn fake(args: &[String]) {
 
 struct Fake {
     child: Child,
-    base_url: String,
-    token_url: String,
+    urls: common::FakeUrls,
 }
 
 impl Fake {
@@ -123,8 +121,10 @@ impl Fake {
             .unwrap();
         let mut urls = line.split_whitespace().map(str::to_owned);
         Self {
-            base_url: urls.next().unwrap(),
-            token_url: urls.next().unwrap(),
+            urls: common::FakeUrls {
+                base_url: urls.next().unwrap(),
+                token_url: urls.next().unwrap(),
+            },
             child,
         }
     }
@@ -134,16 +134,6 @@ impl Drop for Fake {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
-    }
-}
-
-fn credentials() -> Credentials {
-    let sim = SimulatorConfig::default();
-    Credentials::Password {
-        client_id: sim.client_id,
-        client_secret: Secret::new(sim.client_secret),
-        username: sim.username,
-        password: Secret::new(sim.password),
     }
 }
 
@@ -159,12 +149,12 @@ fn raw_limit(fake: &Fake, seconds: u64) -> f64 {
             client_secret,
             username,
             password,
-        } = credentials()
+        } = common::credentials()
         else {
             unreachable!()
         };
         let token: serde_json::Value = client
-            .post(&fake.token_url)
+            .post(&fake.urls.token_url)
             .form(&[
                 ("grant_type", "password"),
                 ("client_id", &client_id),
@@ -179,7 +169,7 @@ fn raw_limit(fake: &Fake, seconds: u64) -> f64 {
             .await
             .unwrap();
         let token = token["access_token"].as_str().unwrap().to_owned();
-        let url = format!("{}/journey/state/fetch", fake.base_url);
+        let url = format!("{}/journey/state/fetch", fake.urls.base_url);
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let workers: Vec<_> = (0..CONCURRENCY)
             .map(|worker| {
@@ -280,29 +270,14 @@ impl Scenario {
         drop(store);
 
         let config = self.config(&database.url);
-        let settings = DaemonSettings {
-            base_urls: BaseUrls::from_base(self.base_url.parse().unwrap(), ApiVersion::V1),
-            api_tokens: Default::default(),
-            token_url: self.token_url.parse().unwrap(),
-            credentials: credentials(),
+        let fake = common::FakeUrls {
+            base_url: self.base_url.clone(),
+            token_url: self.token_url.clone(),
         };
         let handle = metrics::install().unwrap();
-        let shutdown = CancellationToken::new();
-        let daemon = {
-            let shutdown = shutdown.clone();
-            let store = storage::open(&database.url).await.unwrap();
-            tokio::spawn(async move {
-                journeyd::daemon::run(
-                    &config,
-                    &settings,
-                    store,
-                    Arc::new(SystemClock),
-                    shutdown,
-                    None,
-                )
-                .await
-            })
-        };
+        let store = storage::open(&database.url).await.unwrap();
+        let (shutdown, daemon) =
+            common::spawn_daemon(common::settings(&fake, None), &config, store, None);
 
         tokio::time::sleep(WARM_UP).await;
         let before = Snapshot::take(&handle);
@@ -315,7 +290,7 @@ impl Scenario {
         };
         let after = Snapshot::take(&handle);
         shutdown.cancel();
-        daemon.await.unwrap().unwrap();
+        daemon.await.unwrap();
 
         let polls = after.polls - before.polls;
         let elapsed = after.at.duration_since(before.at).as_secs_f64();
@@ -664,8 +639,8 @@ fn orchestrate(options: &Options) {
         journeys,
         mode,
         seconds,
-        base_url: fake.base_url.clone(),
-        token_url: fake.token_url.clone(),
+        base_url: fake.urls.base_url.clone(),
+        token_url: fake.urls.token_url.clone(),
         postgres_admin_url: admin.clone(),
     };
 
@@ -739,8 +714,8 @@ fn orchestrate(options: &Options) {
     eprintln!("oversized answers...");
     let oversized_fake = Fake::start(&["--oversized-bytes", &OVERSIZED_BYTES.to_string()]);
     let oversized = Scenario {
-        base_url: oversized_fake.base_url.clone(),
-        token_url: oversized_fake.token_url.clone(),
+        base_url: oversized_fake.urls.base_url.clone(),
+        token_url: oversized_fake.urls.token_url.clone(),
         ..scenario(Backend::Sqlite, 1_000, Mode::Throughput, options.seconds)
     }
     .run_in_child();

@@ -2,7 +2,6 @@
 //! kept data, then of the rows), and the database's own maintenance. A failed duty is logged and
 //! tried again at its next tick; it never stops the daemon.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock, Timestamp};
 use crate::events::JourneyEvent;
-use crate::storage::{Store, StoreError, StuckRules};
+use crate::storage::{Retention, Store, StoreError, StuckRules};
 
 /// Journeys deleted (or cleared) per transaction by retention: small, so no write lock is held
 /// for long.
@@ -86,55 +85,52 @@ async fn retain(
     now: Timestamp,
     settings: &HousekeepingSettings,
 ) -> Result<(), StoreError> {
-    clear_data(store, clock::sub(now, settings.data_retention)).await?;
-    prune(store, clock::sub(now, settings.retention)).await?;
+    apply_retention(
+        store,
+        Retention::ClearData,
+        clock::sub(now, settings.data_retention),
+    )
+    .await?;
+    apply_retention(
+        store,
+        Retention::Delete,
+        clock::sub(now, settings.retention),
+    )
+    .await?;
     Ok(())
 }
 
-/// Deletes journeys that stopped before `cutoff`, with their transitions, a small batch per
-/// transaction; returns how many journeys went.
-pub async fn prune(store: &dyn Store, cutoff: Timestamp) -> Result<u64, StoreError> {
-    let deleted = in_batches(|| store.prune(cutoff, RETENTION_BATCH)).await?;
-    if deleted > 0 {
-        tracing::info!(
-            event = "journeys_pruned",
-            deleted,
-            stopped_before = %clock::format_timestamp(cutoff),
-            "deleted finished journeys past retention"
-        );
-    }
-    Ok(deleted)
-}
-
-/// Clears the kept data of journeys that stopped before `cutoff`, a small batch per
-/// transaction; returns how many journeys had theirs cleared.
-pub async fn clear_data(store: &dyn Store, cutoff: Timestamp) -> Result<u64, StoreError> {
-    let cleared = in_batches(|| store.clear_data(cutoff, RETENTION_BATCH)).await?;
-    if cleared > 0 {
-        tracing::info!(
-            event = "journey_data_cleared",
-            cleared,
-            stopped_before = %clock::format_timestamp(cutoff),
-            "cleared the kept data of finished journeys past retention.data_after"
-        );
-    }
-    Ok(cleared)
-}
-
-/// Runs `batch` until one touches fewer than a full batch of rows, pausing in between; returns
-/// how many rows were touched in all.
-async fn in_batches<F, Batch>(mut batch: F) -> Result<u64, StoreError>
-where
-    F: FnMut() -> Batch,
-    Batch: Future<Output = Result<u64, StoreError>>,
-{
-    let mut total = 0;
+/// Applies `action` to every journey that stopped before `cutoff`, a small batch per
+/// transaction with a pause in between, so polls get the writer; returns how many it touched.
+pub async fn apply_retention(
+    store: &dyn Store,
+    action: Retention,
+    cutoff: Timestamp,
+) -> Result<u64, StoreError> {
+    let mut touched = 0;
     loop {
-        let touched = batch().await?;
-        total += touched;
-        if touched < u64::from(RETENTION_BATCH) {
-            return Ok(total);
+        let batch = store.retain(action, cutoff, RETENTION_BATCH).await?;
+        touched += batch;
+        if batch < u64::from(RETENTION_BATCH) {
+            break;
         }
         tokio::time::sleep(RETENTION_PAUSE).await;
     }
+    let stopped_before = clock::format_timestamp(cutoff);
+    match action {
+        _ if touched == 0 => {}
+        Retention::ClearData => tracing::info!(
+            event = "journey_data_cleared",
+            cleared = touched,
+            stopped_before = %stopped_before,
+            "cleared the kept data of finished journeys past retention.data_after"
+        ),
+        Retention::Delete => tracing::info!(
+            event = "journeys_pruned",
+            deleted = touched,
+            stopped_before = %stopped_before,
+            "deleted finished journeys past retention"
+        ),
+    }
+    Ok(touched)
 }

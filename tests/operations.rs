@@ -10,7 +10,7 @@ use journeyd::clock::{Clock, format_timestamp};
 use journeyd::housekeeping;
 use journeyd::journey::ApiVersion;
 use journeyd::simulator::{Fault, Script, SimulatorConfig};
-use journeyd::storage::ListFilter;
+use journeyd::storage::{ListFilter, Retention};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -219,7 +219,9 @@ async fn retention_deletes_old_finished_journeys_in_batches(backend: Backend) {
 
     let prunable = h.store.prunable(cutoff).await.unwrap();
     assert_eq!((prunable.journeys, prunable.transitions), (1_234, 1_234));
-    let deleted = housekeeping::prune(h.store.as_ref(), cutoff).await.unwrap();
+    let deleted = housekeeping::apply_retention(h.store.as_ref(), Retention::Delete, cutoff)
+        .await
+        .unwrap();
 
     assert_eq!(deleted, 1_234);
     let left: Vec<String> = sqlx::query_scalar("SELECT instance_id FROM journeys ORDER BY 1")

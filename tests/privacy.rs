@@ -16,6 +16,7 @@ use journeyd::housekeeping;
 use journeyd::journey::ApiVersion;
 use journeyd::policy::{DataKeep, KeepNamed};
 use journeyd::simulator::{Fault, PERSONAL_DATA, Script, SimulatorConfig};
+use journeyd::storage::Retention;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -293,7 +294,7 @@ async fn kept_data_is_cleared_after_data_after(backend: Backend) {
     h.poll_until_stopped("endedlater00001").await;
 
     let cutoff = journeyd::clock::sub(h.clock.now(), Duration::from_secs(5 * 86_400));
-    let cleared = housekeeping::clear_data(h.store.as_ref(), cutoff)
+    let cleared = housekeeping::apply_retention(h.store.as_ref(), Retention::ClearData, cutoff)
         .await
         .unwrap();
 
@@ -304,7 +305,7 @@ async fn kept_data_is_cleared_after_data_after(backend: Backend) {
     assert_eq!(h.transitions("endedearly00001").await.len(), 1);
     assert!(h.row("endedlater00001").await.data.is_some());
     assert!(h.row("stillgoing00001").await.data.is_some());
-    let again = housekeeping::clear_data(h.store.as_ref(), cutoff)
+    let again = housekeeping::apply_retention(h.store.as_ref(), Retention::ClearData, cutoff)
         .await
         .unwrap();
     assert_eq!(again, 0, "nothing left to clear");
@@ -341,7 +342,7 @@ async fn forgotten_or_cleared_data_is_not_left_readable_in_the_sqlite_files() {
     let outcome = h.store.forget(&[forgotten]).await.unwrap();
     assert_eq!(outcome.forgotten, [forgotten]);
     h.clock.advance(Duration::from_secs(60));
-    housekeeping::clear_data(h.store.as_ref(), h.clock.now())
+    housekeeping::apply_retention(h.store.as_ref(), Retention::ClearData, h.clock.now())
         .await
         .unwrap();
     h.store.maintain().await.unwrap();

@@ -11,7 +11,7 @@ use journeyd::config::{ApiTokens, BaseUrls, Config, Credentials, DaemonSettings}
 use journeyd::journey::ApiVersion;
 use journeyd::secret::Secret;
 use journeyd::simulator::{Simulator, SimulatorConfig};
-use journeyd::storage;
+use journeyd::storage::{self, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -21,14 +21,14 @@ pub const CONCURRENCY: usize = 64;
 pub const SECONDS: u64 = 10;
 
 /// Where the fake GBG GO answers: its base URL and its token URL.
-pub struct Fake {
+pub struct FakeUrls {
     pub base_url: String,
     pub token_url: String,
 }
 
 /// Starts the simulator with `config` on a runtime (and a thread) of its own, for the life of
 /// the process, so that its work is not counted in the daemon's runtime.
-pub fn start_fake(config: SimulatorConfig) -> Fake {
+pub fn start_fake(config: SimulatorConfig) -> FakeUrls {
     let (urls_tx, urls_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -41,7 +41,7 @@ pub fn start_fake(config: SimulatorConfig) -> Fake {
                 .await
                 .unwrap();
             urls_tx
-                .send(Fake {
+                .send(FakeUrls {
                     base_url: sim.base_url(),
                     token_url: sim.token_url(),
                 })
@@ -52,21 +52,26 @@ pub fn start_fake(config: SimulatorConfig) -> Fake {
     urls_rx.recv().unwrap()
 }
 
+/// The credentials the simulator accepts.
+pub fn credentials() -> Credentials {
+    let sim = SimulatorConfig::default();
+    Credentials::Password {
+        client_id: sim.client_id,
+        client_secret: Secret::new(sim.client_secret),
+        username: sim.username,
+        password: Secret::new(sim.password),
+    }
+}
+
 /// The daemon's settings for `fake`, with the API's tokens from `tokens` if given.
-pub fn settings(fake: &Fake, tokens: Option<&Path>) -> DaemonSettings {
-    let config = SimulatorConfig::default();
+pub fn settings(fake: &FakeUrls, tokens: Option<&Path>) -> DaemonSettings {
     DaemonSettings {
         base_urls: BaseUrls::from_base(fake.base_url.parse().unwrap(), ApiVersion::V1),
         api_tokens: Arc::new(
             tokens.map_or_else(ApiTokens::default, |path| ApiTokens::load(path).unwrap()),
         ),
         token_url: fake.token_url.parse().unwrap(),
-        credentials: Credentials::Password {
-            client_id: config.client_id.clone(),
-            client_secret: Secret::new(&config.client_secret),
-            username: config.username.clone(),
-            password: Secret::new(&config.password),
-        },
+        credentials: credentials(),
     }
 }
 
@@ -95,6 +100,32 @@ pub fn api_url(config: &Config) -> String {
     format!("http://{}/v1", config.http.listen)
 }
 
+/// journeyd's daemon on `store`, running until the token is cancelled.
+pub fn spawn_daemon(
+    settings: DaemonSettings,
+    config: &Config,
+    store: Arc<dyn Store>,
+    handle: Option<PrometheusHandle>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (config, shutdown) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            journeyd::daemon::run(
+                &config,
+                &settings,
+                store,
+                Arc::new(SystemClock),
+                shutdown,
+                handle,
+            )
+            .await
+            .unwrap();
+        })
+    };
+    (shutdown, task)
+}
+
 /// journeyd's daemon on `config`'s database, running until the token is cancelled; returns
 /// once its listener answers.
 pub async fn start(
@@ -104,28 +135,13 @@ pub async fn start(
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let store = storage::open(&config.database.url).await.unwrap();
     store.migrate().await.unwrap();
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (config, shutdown, handle) = (config.clone(), shutdown.clone(), handle.clone());
-        tokio::spawn(async move {
-            journeyd::daemon::run(
-                &config,
-                &settings,
-                store,
-                Arc::new(SystemClock),
-                shutdown,
-                Some(handle),
-            )
-            .await
-            .unwrap();
-        })
-    };
+    let daemon = spawn_daemon(settings, config, store, Some(handle.clone()));
     let client = reqwest::Client::new();
     let health = format!("http://{}/healthz", config.http.listen);
     while client.get(&health).send().await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (shutdown, task)
+    daemon
 }
 
 /// Polls counted by the metrics so far.

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use journeyd::clock::{self, Clock, SystemClock};
 use journeyd::config::{Config, ConfigError};
 use journeyd::journey::ApiVersion;
-use journeyd::storage::{self, Store};
+use journeyd::storage::{self, Retention, Store};
 use journeyd::telemetry::metrics;
 use journeyd::{daemon, demo, housekeeping, shutdown, telemetry};
 
@@ -207,7 +207,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                     clock::format_timestamp(cutoff)
                 );
             } else {
-                let deleted = housekeeping::prune(store.as_ref(), cutoff).await?;
+                let deleted =
+                    housekeeping::apply_retention(store.as_ref(), Retention::Delete, cutoff)
+                        .await?;
                 println!(
                     "deleted {deleted} journey(s) stopped before {}, with their transitions",
                     clock::format_timestamp(cutoff)

@@ -22,6 +22,10 @@ pub(super) trait Dialect: Database {
     const RENEW_LEASES: &'static str;
     /// Deletes the journeys of a JSON array (see [`sql::FORGET_SQLITE`]).
     const FORGET: &'static str;
+    /// Deletes a batch of long-finished journeys (see [`sql::PRUNE_SQLITE`]).
+    const PRUNE: &'static str;
+    /// Clears the data of a batch of finished journeys (see [`sql::CLEAR_DATA_SQLITE`]).
+    const CLEAR_DATA: &'static str;
     /// Adds the journeys of a JSON array not tracked yet (see [`sql::ENQUEUE_SQLITE`]).
     const ENQUEUE: &'static str;
     /// Stops polling the journeys of a JSON array (see [`sql::ABANDON_SQLITE`]).
@@ -170,6 +174,8 @@ dialect!(
     RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_SQLITE,
     RENEW_LEASES = sql::RENEW_LEASES_SQLITE,
     FORGET = sql::FORGET_SQLITE,
+    PRUNE = sql::PRUNE_SQLITE,
+    CLEAR_DATA = sql::CLEAR_DATA_SQLITE,
     ENQUEUE = sql::ENQUEUE_SQLITE,
     ABANDON = sql::ABANDON_SQLITE,
     STOP_REASONS = sql::STOP_REASONS_SQLITE,
@@ -181,6 +187,8 @@ dialect!(
     RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_POSTGRES,
     RENEW_LEASES = sql::RENEW_LEASES_POSTGRES,
     FORGET = sql::FORGET_POSTGRES,
+    PRUNE = sql::PRUNE_POSTGRES,
+    CLEAR_DATA = sql::CLEAR_DATA_POSTGRES,
     ENQUEUE = sql::ENQUEUE_POSTGRES,
     ABANDON = sql::ABANDON_POSTGRES,
     STOP_REASONS = sql::STOP_REASONS_POSTGRES,

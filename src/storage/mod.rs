@@ -19,7 +19,7 @@ pub use health::WriteHealth;
 pub use postgres::PostgresStore;
 pub use rows::{
     Abandoned, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListCursor, ListFilter,
-    NewlyStuck, Prunable, STUCK_AGE, STUCK_STATUS, StuckRules, TransitionRow,
+    NewlyStuck, Prunable, Retention, STUCK_AGE, STUCK_STATUS, StuckRules, TransitionRow,
 };
 pub use sqlite::SqliteStore;
 
@@ -159,13 +159,15 @@ pub trait Store: Send + Sync + 'static {
     /// What pruning journeys that stopped before `stopped_before` would delete.
     async fn prunable(&self, stopped_before: Timestamp) -> Result<Prunable, StoreError>;
 
-    /// Deletes up to `batch` journeys that stopped before `stopped_before`, oldest first, with
-    /// their transitions, in one short transaction; returns how many journeys went.
-    async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError>;
-
-    /// Clears the kept `data` of up to `batch` journeys that stopped before `stopped_before`,
-    /// oldest first, in one short transaction; returns how many were cleared.
-    async fn clear_data(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError>;
+    /// Applies `action` to up to `batch` journeys that stopped before `stopped_before`, oldest
+    /// first, in one short transaction: clears their kept data, or deletes them with their
+    /// transitions. Returns how many journeys it touched.
+    async fn retain(
+        &self,
+        action: Retention,
+        stopped_before: Timestamp,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
 
     /// The earliest `next_poll_at` of a journey that is not leased at `now`.
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;

@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Store, StoreError, StuckRules, TransitionRow, WriteHealth,
+    NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WriteHealth,
     api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
@@ -337,32 +337,16 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        let mut session = self
-            .session(Begin::Autocommit, "deleting finished journeys")
-            .await?;
-        let deleted = shared::stopped_batch::<Postgres>(
-            session.conn(),
-            sql::PRUNE_POSTGRES,
-            stopped_before,
-            batch,
-        )
-        .await;
-        session.finish(deleted).await
-    }
-
-    async fn clear_data(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        let mut session = self
-            .session(Begin::Autocommit, "clearing the data of finished journeys")
-            .await?;
-        let cleared = shared::stopped_batch::<Postgres>(
-            session.conn(),
-            sql::CLEAR_DATA_POSTGRES,
-            stopped_before,
-            batch,
-        )
-        .await;
-        session.finish(cleared).await
+    async fn retain(
+        &self,
+        action: Retention,
+        stopped_before: Timestamp,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut session = self.session(Begin::Autocommit, action.operation()).await?;
+        let touched =
+            shared::retain::<Postgres>(session.conn(), action, stopped_before, batch).await;
+        session.finish(touched).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {

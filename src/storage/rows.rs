@@ -160,6 +160,25 @@ pub struct JourneyStats {
     pub oldest_active_start: Option<Timestamp>,
 }
 
+/// What retention does to a batch of journeys that stopped being polled long ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Clears their kept `data` (`retention.data_after`); the rows stay.
+    ClearData,
+    /// Deletes them with their transitions (`retention.finished_after`).
+    Delete,
+}
+
+impl Retention {
+    /// What a write of this kind is doing, for the errors it may meet.
+    pub(super) fn operation(self) -> &'static str {
+        match self {
+            Self::ClearData => "clearing the data of finished journeys",
+            Self::Delete => "deleting finished journeys",
+        }
+    }
+}
+
 /// What a prune would delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Prunable {

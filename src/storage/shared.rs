@@ -5,7 +5,7 @@ use sqlx::{Database, Executor, IntoArguments};
 
 use super::dialect::{Binder, Dialect, RowsAffected};
 use super::row_write::RowWrite;
-use super::{Abandoned, NewlyStuck, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
+use super::{Abandoned, NewlyStuck, Retention, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
 use crate::clock::{self, Timestamp, format_timestamp};
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, StopReason, UpdateOutcome};
 
@@ -329,11 +329,11 @@ where
     Ok(released)
 }
 
-/// Runs `statement`, one of the batches of journeys stopped before `cutoff` (prune, clear
-/// data: see [`sql::PRUNE_SQLITE`]), on up to `batch` of them; returns how many it touched.
-pub(super) async fn stopped_batch<DB>(
+/// Applies `action` to up to `batch` journeys stopped before `cutoff`; returns how many it
+/// touched.
+pub(super) async fn retain<DB>(
     conn: &mut DB::Connection,
-    statement: &'static str,
+    action: Retention,
     cutoff: Timestamp,
     batch: u32,
 ) -> Result<u64, sqlx::Error>
@@ -343,6 +343,10 @@ where
     <DB as Database>::Arguments: IntoArguments<DB>,
     DB::QueryResult: RowsAffected,
 {
+    let statement = match action {
+        Retention::ClearData => DB::CLEAR_DATA,
+        Retention::Delete => DB::PRUNE,
+    };
     Binder::<DB>::new(statement)
         .time(Some(cutoff))
         .int(Some(i64::from(batch)))

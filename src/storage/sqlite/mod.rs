@@ -20,8 +20,8 @@ use sqlx::sqlite::{
 use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WriteHealth,
-    shared, sql,
+    NewlyStuck, Prunable, Retention, Store, StoreError, StoreOptions, StuckRules, TransitionRow,
+    WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
@@ -338,32 +338,15 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn prune(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        let mut session = self
-            .autocommit(&self.writer, "deleting finished journeys")
-            .await?;
-        let deleted = shared::stopped_batch::<Sqlite>(
-            session.conn(),
-            sql::PRUNE_SQLITE,
-            stopped_before,
-            batch,
-        )
-        .await;
-        session.finish(deleted).await
-    }
-
-    async fn clear_data(&self, stopped_before: Timestamp, batch: u32) -> Result<u64, StoreError> {
-        let mut session = self
-            .autocommit(&self.writer, "clearing the data of finished journeys")
-            .await?;
-        let cleared = shared::stopped_batch::<Sqlite>(
-            session.conn(),
-            sql::CLEAR_DATA_SQLITE,
-            stopped_before,
-            batch,
-        )
-        .await;
-        session.finish(cleared).await
+    async fn retain(
+        &self,
+        action: Retention,
+        stopped_before: Timestamp,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut session = self.autocommit(&self.writer, action.operation()).await?;
+        let touched = shared::retain::<Sqlite>(session.conn(), action, stopped_before, batch).await;
+        session.finish(touched).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
