@@ -40,8 +40,8 @@ pub(super) struct JourneyView<'a> {
     pub outcome: Option<&'a str>,
     /// v2: whether an ended journey's answer carries `endedAt` and `durationMilliSec`.
     pub with_ended_at: bool,
-    /// v1: `data` padded to about this many bytes (0: not padded).
-    pub data_bytes: usize,
+    /// v1: added to `data` as its `checks` (see [`data_padding`]).
+    pub data_padding: Option<&'a Value>,
 }
 
 /// A journey's state, as `version` answers it.
@@ -49,7 +49,9 @@ pub(super) fn state_body(version: ApiVersion, journey: &JourneyView) -> Value {
     match version {
         ApiVersion::V1 => {
             let mut body = v1_state_body(journey);
-            pad(&mut body["data"], journey.data_bytes);
+            if let Some(checks) = journey.data_padding {
+                body["data"]["checks"] = checks.clone();
+            }
             body
         }
         ApiVersion::V2 => v2_state_body(journey),
@@ -77,10 +79,12 @@ fn v1_state_body(journey: &JourneyView) -> Value {
     })
 }
 
-/// Adds verification checks to `data` until its JSON text is about `bytes` long, as a real
-/// answer's results and profile make it.
-fn pad(data: &mut Value, bytes: usize) {
-    let mut size = data.to_string().len();
+/// Verification checks that make a v1 answer's `data` about `bytes` long, as a real answer's
+/// results and profile make it; `None` when the unpadded `data` is that long already.
+pub(super) fn data_padding(bytes: usize) -> Option<Value> {
+    // What the rest of `data` takes, the customer and the flow's result included.
+    const UNPADDED: usize = 330;
+    let mut size = UNPADDED;
     let mut checks = Vec::new();
     while size < bytes {
         let check = json!({
@@ -94,9 +98,7 @@ fn pad(data: &mut Value, bytes: usize) {
         size += check.to_string().len() + 1;
         checks.push(check);
     }
-    if !checks.is_empty() {
-        data["checks"] = Value::Array(checks);
-    }
+    (!checks.is_empty()).then_some(Value::Array(checks))
 }
 
 /// The answer the simulator gives for journey `instance_id` in `status`, started at
@@ -110,6 +112,7 @@ pub fn sample_answer(
     data_bytes: usize,
 ) -> Value {
     let ended = ends_journey(status);
+    let padding = data_padding(data_bytes);
     state_body(
         version,
         &JourneyView {
@@ -120,7 +123,7 @@ pub fn sample_answer(
             answers: 1,
             outcome: None,
             with_ended_at: true,
-            data_bytes,
+            data_padding: padding.as_ref(),
         },
     )
 }

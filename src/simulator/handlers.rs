@@ -255,7 +255,7 @@ fn journey_answer(
         answers: answered_before + 1,
         outcome: journey.outcome.as_deref(),
         with_ended_at: journey.with_ended_at,
-        data_bytes: state.config.data_bytes,
+        data_padding: state.data_padding.as_ref(),
     };
     Ok((state_body(version, &view), delay))
 }

@@ -137,6 +137,8 @@ struct SimState {
     request_ids: AtomicU64,
     /// The latest state requests' bodies, with the version they were sent to.
     request_log: Mutex<VecDeque<(ApiVersion, Value)>>,
+    /// What pads v1 answers' `data` to `config.data_bytes`, made once.
+    data_padding: Option<Value>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -156,6 +158,7 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(SimState {
+            data_padding: answers::data_padding(config.data_bytes),
             config,
             clock,
             journeys: Mutex::default(),
