@@ -17,7 +17,8 @@ use crate::http::{self, HttpState, ListenerLimits};
 use crate::open_files;
 use crate::scheduler::{Scheduler, SchedulerError, SchedulerSettings, lease_owner_name};
 use crate::service::Liveness;
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
+use crate::webhooks::Sender;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -32,6 +33,12 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    #[error(transparent)]
+    Database(StoreError),
+    #[error("cannot write the webhook endpoints to the database: {0}")]
+    WebhookEndpoints(StoreError),
+    #[error("cannot set up the webhook client: {0}")]
+    WebhookClient(String),
 }
 
 fn scheduler_settings(config: &Config) -> SchedulerSettings {
@@ -140,6 +147,30 @@ pub async fn run(
         clock.clone(),
         liveness.clone(),
     );
+    let endpoints: Vec<_> = settings.webhooks.iter().map(|e| e.row()).collect();
+    store
+        .take_database()
+        .await
+        .map_err(DaemonError::Database)?;
+    store
+        .webhooks()
+        .sync_endpoints(&endpoints)
+        .await
+        .map_err(DaemonError::WebhookEndpoints)?;
+    let sender = match settings.webhooks.as_slice() {
+        [] => None,
+        endpoints => {
+            let sender = Sender::new(
+                store.clone(),
+                clock.clone(),
+                endpoints.to_vec(),
+                config.delivery_settings(),
+                lease_owner_name(),
+            )
+            .map_err(DaemonError::WebhookClient)?;
+            Some(tokio::spawn(sender.run(shutdown.clone())))
+        }
+    };
     let housekeeping = tokio::spawn(housekeeping::run(
         store.clone(),
         clock.clone(),
@@ -164,6 +195,9 @@ pub async fn run(
     // If the scheduler stopped on its own, everything else stops with it.
     shutdown.cancel();
     housekeeping.await.ok();
+    if let Some(sender) = sender {
+        sender.await.ok();
+    }
     if let Some(server) = server {
         server.await.ok();
     }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use tracing::Level;
 
 use crate::clock::{Timestamp, format_timestamp};
-use crate::journey::{EndTimeSource, FailureClass, StopReason, is_completed};
+use crate::journey::{
+    Announcement, EndTimeSource, EventType, FailureClass, StopReason, is_completed,
+};
 use crate::telemetry::metrics;
 
 /// A journey reached a terminal status.
@@ -178,6 +180,67 @@ impl JourneyEvent {
             }
         }
     }
+}
+
+/// The webhook events that `events`, the log events of one change, announce: every kind but
+/// failed polls (which change nothing an application acts on) and erasure (after which
+/// nothing about the journey is kept, its outbox included).
+pub fn announcements(events: &[JourneyEvent]) -> Vec<Announcement> {
+    let previous_status = events.iter().find_map(|event| match event {
+        JourneyEvent::StatusChanged { from, .. } => Some(from.clone()),
+        _ => None,
+    });
+    events
+        .iter()
+        .filter_map(|event| {
+            Some(match event {
+                JourneyEvent::StatusChanged { .. } => Announcement::new(EventType::StatusChanged),
+                JourneyEvent::Finished(finished) => {
+                    let kind = if is_completed(&finished.status) {
+                        EventType::Completed
+                    } else {
+                        EventType::Failed
+                    };
+                    Announcement::new(kind)
+                        .with(
+                            "completedTimeSource",
+                            finished.completed_time_source.as_str(),
+                        )
+                        .with("durationSeconds", finished.duration_seconds)
+                        .with("polls", finished.polls)
+                }
+                JourneyEvent::Stopped { reason, detail, .. } => {
+                    Announcement::new(EventType::Stopped)
+                        .with("reason", reason.as_str())
+                        .with("detail", detail.as_str())
+                }
+                JourneyEvent::Expired {
+                    enqueued_at, polls, ..
+                } => Announcement::new(EventType::Expired)
+                    .with("reason", StopReason::Expired.as_str())
+                    .with("enqueuedAt", format_timestamp(*enqueued_at))
+                    .with("polls", *polls),
+                JourneyEvent::Stuck { reason, since, .. } => {
+                    Announcement::new(EventType::Stuck)
+                        .with("reason", reason.as_str())
+                        .with("since", since.as_str())
+                }
+                JourneyEvent::Unstuck { ended, .. } => {
+                    Announcement::new(EventType::Unstuck).with("ended", *ended)
+                }
+                JourneyEvent::PollFailed { .. } | JourneyEvent::Forgotten { .. } => return None,
+            })
+        })
+        .map(|mut announcement| {
+            if matches!(
+                announcement.event_type,
+                EventType::StatusChanged | EventType::Completed | EventType::Failed
+            ) {
+                announcement.previous_status = previous_status.clone().flatten();
+            }
+            announcement
+        })
+        .collect()
 }
 
 impl Finished {

@@ -33,3 +33,4 @@ pub mod shutdown;
 pub mod simulator;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;

@@ -107,7 +107,8 @@ pub(super) async fn list(store: &dyn Store, args: ListArgs) -> anyhow::Result<()
 
 pub(super) async fn stop(store: &dyn Store, ids: &[String]) -> anyhow::Result<()> {
     let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let outcomes = store.abandon(&asked, SystemClock.now()).await?;
+    let detail = "stopped with `journeyd stop`";
+    let outcomes = store.abandon(&asked, SystemClock.now(), detail).await?;
     let mut unknown = Vec::new();
     for (id, outcome) in asked.iter().zip(outcomes) {
         match outcome {
@@ -115,7 +116,7 @@ pub(super) async fn stop(store: &dyn Store, ids: &[String]) -> anyhow::Result<()
                 JourneyEvent::Stopped {
                     instance_id: (*id).to_owned(),
                     reason: StopReason::Abandoned,
-                    detail: "stopped with `journeyd stop`".into(),
+                    detail: detail.into(),
                 }
                 .emit();
                 println!("{id}: stopped");

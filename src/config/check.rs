@@ -155,6 +155,7 @@ impl Config {
         }
         http_url("auth.token_url", &self.auth.token_url)?;
         self.check_http()?;
+        self.check_webhooks()?;
         if let Some((status, _)) = self
             .stuck
             .status_after

@@ -8,8 +8,10 @@
 mod check;
 mod sections;
 mod tokens;
+mod webhooks;
 
 pub use tokens::{ApiTokens, Caller, Scope};
+pub use webhooks::{WebhookConfig, WebhookDeliveryConfig};
 
 pub use crate::telemetry::LogFormat;
 pub use sections::{
@@ -42,6 +44,9 @@ pub enum ConfigError {
     Figment(String),
     #[error("invalid configuration: `{key}` {problem}")]
     Invalid { key: &'static str, problem: String },
+    /// A key inside a list of tables, such as `webhooks[1].url`.
+    #[error("invalid configuration: `{key}` {problem}")]
+    InvalidEntry { key: String, problem: String },
     #[error("missing configuration: `{key}` must be set ({hint})")]
     Missing {
         key: &'static str,
@@ -64,6 +69,8 @@ pub struct DaemonSettings {
     pub api_tokens: Arc<ApiTokens>,
     pub token_url: Url,
     pub credentials: Credentials,
+    /// The webhook endpoints, their secrets read.
+    pub webhooks: Vec<crate::webhooks::Endpoint>,
 }
 
 /// OAuth2 credentials for one of the two grants GBG accepts.
@@ -229,6 +236,7 @@ impl Config {
             api_tokens: Arc::new(api_tokens),
             token_url: http_url("auth.token_url", &auth.token_url)?,
             credentials,
+            webhooks: self.webhook_endpoints()?,
         })
     }
 }

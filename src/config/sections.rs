@@ -8,6 +8,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
 use super::GBG_TOKEN_URL;
+use super::webhooks::{WebhookConfig, WebhookDeliveryConfig};
 use crate::journey::ApiVersion;
 use crate::policy::DataKeep;
 use crate::secret::Secret;
@@ -29,6 +30,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub data: DataConfig,
     pub log: LogConfig,
+    /// `[[webhooks]]`: the receivers of journey events.
+    pub webhooks: Vec<WebhookConfig>,
+    pub webhook_delivery: WebhookDeliveryConfig,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +345,8 @@ impl Default for Config {
                 format: None,
                 level: "info".into(),
             },
+            webhooks: Vec::new(),
+            webhook_delivery: WebhookDeliveryConfig::default(),
         }
     }
 }

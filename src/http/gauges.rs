@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 use metrics::gauge;
 
 use crate::clock::{Timestamp, duration_between};
+use crate::storage::outbox::EndpointStatus;
 use crate::storage::{JourneyStats, STUCK_AGE, STUCK_STATUS};
 use crate::telemetry::metrics::{
-    JOURNEYS_DUE, JOURNEYS_STUCK, JOURNEYS_TRACKED, OLDEST_ACTIVE_AGE,
+    JOURNEYS_DUE, JOURNEYS_STUCK, JOURNEYS_TRACKED, OLDEST_ACTIVE_AGE, WEBHOOK_BACKLOG,
+    WEBHOOK_ENDPOINT_DISABLED, WEBHOOK_OLDEST_PENDING_AGE,
 };
 
 /// The gauges about the table. Remembers which statuses it has reported, so a status that no
@@ -55,5 +57,19 @@ impl TableGauges {
             .oldest_active_start
             .map_or(0.0, |start| duration_between(start, now).as_secs_f64());
         gauge!(OLDEST_ACTIVE_AGE).set(oldest);
+    }
+}
+
+/// The gauges about the webhook outbox, an endpoint each.
+pub fn update_webhooks(endpoints: &[EndpointStatus], now: Timestamp) {
+    for endpoint in endpoints {
+        let name = endpoint.name.clone();
+        gauge!(WEBHOOK_BACKLOG, "endpoint" => name.clone()).set(endpoint.backlog as f64);
+        let oldest = endpoint
+            .oldest_pending_at
+            .map_or(0.0, |queued| duration_between(queued, now).as_secs_f64());
+        gauge!(WEBHOOK_OLDEST_PENDING_AGE, "endpoint" => name.clone()).set(oldest);
+        let disabled = if endpoint.disabled_at.is_some() { 1.0 } else { 0.0 };
+        gauge!(WEBHOOK_ENDPOINT_DISABLED, "endpoint" => name).set(disabled);
     }
 }

@@ -111,6 +111,12 @@ async fn metrics(State(state): State<HttpState>) -> Response {
                 Ok(Err(err)) => tracing::warn!(error = %err, "could not refresh table gauges"),
                 Err(_) => tracing::warn!("table gauges: the database did not answer in time"),
             }
+            let endpoints = state.store.webhooks().endpoints();
+            match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, endpoints).await {
+                Ok(Ok(endpoints)) => gauges::update_webhooks(&endpoints, now),
+                Ok(Err(err)) => tracing::warn!(error = %err, "could not refresh webhook gauges"),
+                Err(_) => tracing::warn!("webhook gauges: the database did not answer in time"),
+            }
             handle.run_upkeep();
             (
                 [(

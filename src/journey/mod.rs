@@ -1,9 +1,11 @@
 //! The domain: what a tracked journey is, what a poll can learn about it, and the change a poll
 //! makes to it. Pure data; the policy decides, storage persists.
 
+mod announcement;
 mod instance_id;
 mod status;
 
+pub use announcement::{Announcement, EventType};
 pub use instance_id::{InstanceId, InvalidInstanceId, MAX_LEN as MAX_INSTANCE_ID_LEN};
 pub use status::{TerminalStatuses, is_completed, same_status, status_key};
 
@@ -263,6 +265,8 @@ pub struct JourneyUpdate {
     pub next_poll_at: Option<Timestamp>,
     pub stop: Option<StopReason>,
     pub outcome: UpdateOutcome,
+    /// The webhook events the change brings, written to the outbox with it.
+    pub announcements: Vec<Announcement>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -30,8 +30,7 @@ impl ProgressCurve {
     /// (0 right after a change): `initial × multiplier^unchanged_polls`, at most `max`.
     pub fn delay(&self, unchanged_polls: i64, seed: u64) -> Duration {
         let base = grow(self.initial, self.multiplier, unchanged_polls, self.max);
-        let spread = 1.0 + self.jitter * (2.0 * unit(seed) - 1.0);
-        base.mul_f64(spread).min(self.max)
+        spread(base, self.jitter, seed).min(self.max)
     }
 }
 
@@ -42,6 +41,11 @@ impl ErrorCurve {
         let base = grow(self.initial, 2.0, consecutive_errors - 1, self.max);
         base.mul_f64(1.0 - self.jitter * unit(seed))
     }
+}
+
+/// `base` moved either way by up to `jitter` of it (0.2: ±20 %), by `seed`.
+pub fn spread(base: Duration, jitter: f64, seed: u64) -> Duration {
+    base.mul_f64(1.0 + jitter * (2.0 * unit(seed) - 1.0))
 }
 
 /// `initial × factor^steps`, capped at `max`, without overflowing for large step counts.
@@ -56,7 +60,7 @@ fn grow(initial: Duration, factor: f64, steps: i64, max: Duration) -> Duration {
 }
 
 /// A seed for [`ProgressCurve::delay`] and [`ErrorCurve::delay`] from the journey's identity and
-/// how many times it was polled.
+/// how many times it was polled (or for [`spread`] from any name and count).
 pub fn jitter_seed(instance_id: &str, polls: i64) -> u64 {
     // FNV-1a over the ID, then mixed with the poll count.
     let hash = instance_id

@@ -7,13 +7,13 @@
 mod backoff;
 mod keep;
 
-pub use backoff::{ErrorCurve, ProgressCurve, jitter_seed};
+pub use backoff::{ErrorCurve, ProgressCurve, jitter_seed, spread};
 pub use keep::{DataKeep, KeepNamed};
 
 use std::time::Duration;
 
 use crate::clock::{self, Timestamp};
-use crate::events::{Finished, JourneyEvent};
+use crate::events::{Finished, JourneyEvent, announcements};
 use crate::journey::{
     EndTimeSource, FailureClass, JourneyUpdate, PollResult, StopReason, TerminalStatuses,
     TrackedJourney, Transition, UpdateOutcome, same_status,
@@ -56,6 +56,7 @@ impl Policy {
                         next_poll_at: None,
                         stop: Some(StopReason::Expired),
                         outcome: UpdateOutcome::Stopped { error: None },
+                        announcements: Vec::new(),
                     },
                     events: vec![JourneyEvent::Expired {
                         instance_id: journey.instance_id.clone(),
@@ -88,6 +89,7 @@ impl Policy {
             next_poll_at,
             stop,
             outcome,
+            announcements: Vec::new(),
         };
 
         match result {
@@ -252,7 +254,8 @@ impl Policy {
 }
 
 /// Adds the `Unstuck` event when a journey marked stuck moves on or ends (the row update clears
-/// the mark in the same cases).
+/// the mark in the same cases), and the webhook events of them all to the update, so that they
+/// are written with it.
 fn with_unstuck(journey: &TrackedJourney, mut decision: Decision) -> Decision {
     let (moved, status) = match &decision.update.outcome {
         UpdateOutcome::Observed {
@@ -268,6 +271,7 @@ fn with_unstuck(journey: &TrackedJourney, mut decision: Decision) -> Decision {
             ended,
         });
     }
+    decision.update.announcements = announcements(&decision.events);
     decision
 }
 

@@ -231,6 +231,7 @@ impl Simulator {
             api_tokens: Default::default(),
             token_url: self.token_url().parse().expect("valid URL"),
             credentials,
+            webhooks: Vec::new(),
         }
     }
 

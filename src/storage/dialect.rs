@@ -6,6 +6,7 @@
 use sqlx::query::Query;
 use sqlx::{Database, Executor, IntoArguments};
 
+use super::outbox;
 use super::sql;
 use crate::clock::Timestamp;
 
@@ -32,6 +33,14 @@ pub(super) trait Dialect: Database {
     const ABANDON: &'static str;
     /// The stop reasons of the journeys of a JSON array (see [`sql::STOP_REASONS_SQLITE`]).
     const STOP_REASONS: &'static str;
+    /// Leases due webhook deliveries (see [`outbox::sql::CLAIM_DELIVERIES_SQLITE`]).
+    const CLAIM_DELIVERIES: &'static str;
+    /// The payload sources of deliveries in a JSON array of ids (see
+    /// [`outbox::sql::DUE_DELIVERIES_SQLITE`]).
+    const DUE_DELIVERIES: &'static str;
+    /// Deletes the endpoints not in a JSON array of names (see
+    /// [`outbox::sql::REMOVE_ENDPOINTS_SQLITE`]).
+    const REMOVE_ENDPOINTS: &'static str;
 
     fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self>;
     fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
@@ -179,6 +188,9 @@ dialect!(
     ENQUEUE = sql::ENQUEUE_SQLITE,
     ABANDON = sql::ABANDON_SQLITE,
     STOP_REASONS = sql::STOP_REASONS_SQLITE,
+    CLAIM_DELIVERIES = outbox::sql::CLAIM_DELIVERIES_SQLITE,
+    DUE_DELIVERIES = outbox::sql::DUE_DELIVERIES_SQLITE,
+    REMOVE_ENDPOINTS = outbox::sql::REMOVE_ENDPOINTS_SQLITE,
 );
 dialect!(
     sqlx::Postgres,
@@ -192,4 +204,7 @@ dialect!(
     ENQUEUE = sql::ENQUEUE_POSTGRES,
     ABANDON = sql::ABANDON_POSTGRES,
     STOP_REASONS = sql::STOP_REASONS_POSTGRES,
+    CLAIM_DELIVERIES = outbox::sql::CLAIM_DELIVERIES_POSTGRES,
+    DUE_DELIVERIES = outbox::sql::DUE_DELIVERIES_POSTGRES,
+    REMOVE_ENDPOINTS = outbox::sql::REMOVE_ENDPOINTS_POSTGRES,
 );

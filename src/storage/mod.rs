@@ -6,6 +6,7 @@
 mod dialect;
 mod fault;
 mod health;
+pub mod outbox;
 mod postgres;
 mod row_write;
 mod rows;
@@ -15,6 +16,7 @@ pub mod sql;
 mod sqlite;
 
 pub use fault::WriteFault;
+pub use outbox::WebhookStore;
 pub use health::WriteHealth;
 pub use postgres::PostgresStore;
 pub use rows::{
@@ -88,6 +90,12 @@ pub struct Claim {
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations. Only ever moves forward.
     async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Makes this process the database's daemon where one daemon serves it at a time (SQLite:
+    /// takes the one-daemon lock), before it writes anything of its own.
+    async fn take_database(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Called once by a daemon before it claims work, under its lease-owner name: joins the
     /// replicas (SQLite: takes the one-daemon lock and frees a dead daemon's leases first).
@@ -184,8 +192,17 @@ pub trait Store: Send + Sync + 'static {
     async fn list(&self, filter: &ListFilter) -> Result<JourneyPage, StoreError>;
 
     /// Stops polling `ids` (the application gave them up): `stop_reason = 'abandoned'`, their
-    /// rows and history kept. Says what became of each, in order.
-    async fn abandon(&self, ids: &[&str], now: Timestamp) -> Result<Vec<Abandoned>, StoreError>;
+    /// rows and history kept, a `journey.stopped` event written for each (`detail`: by whom).
+    /// Says what became of each, in order.
+    async fn abandon(
+        &self,
+        ids: &[&str],
+        now: Timestamp,
+        detail: &str,
+    ) -> Result<Vec<Abandoned>, StoreError>;
+
+    /// The webhook outbox.
+    fn webhooks(&self) -> &dyn WebhookStore;
 
     /// Deletes the journeys of `ids`, whether or not they are still polled, with everything
     /// recorded about them, in one transaction; a poll in flight for one drops its result.

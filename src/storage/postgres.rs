@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WriteHealth,
+    NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WebhookStore, WriteHealth,
     api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
@@ -121,6 +121,8 @@ const ACTIVE_BY_STATUS: &str =
 pub struct PostgresStore {
     pool: PgPool,
     health: WriteHealth,
+    /// Told when an event may have been written to the outbox: the sender's wake-up.
+    pub(in crate::storage) outbox_notify: tokio::sync::Notify,
 }
 
 impl PostgresStore {
@@ -140,7 +142,21 @@ impl PostgresStore {
         Ok(Self {
             pool,
             health: WriteHealth::default(),
+            outbox_notify: tokio::sync::Notify::new(),
         })
+    }
+
+    /// A write transaction.
+    pub(in crate::storage) async fn transaction(
+        &self,
+        operation: &'static str,
+    ) -> Result<WriteSession<'_, Postgres>, StoreError> {
+        self.session(POSTGRES_TRANSACTION, operation).await
+    }
+
+    /// The pool reads go through.
+    pub(in crate::storage) fn reader(&self) -> &PgPool {
+        &self.pool
     }
 
     async fn session(
@@ -272,7 +288,11 @@ impl Store for PostgresStore {
             .session(POSTGRES_TRANSACTION, "recording poll results")
             .await?;
         let applied = shared::record::<Postgres>(session.conn(), owner, updates).await;
-        session.finish(applied).await
+        let applied = session.finish(applied).await?;
+        if updates.iter().any(|update| !update.announcements.is_empty()) {
+            self.outbox_notify.notify_one();
+        }
+        Ok(applied)
     }
 
     async fn recorded(&self, updates: &[JourneyUpdate]) -> Result<Vec<bool>, StoreError> {
@@ -294,6 +314,10 @@ impl Store for PostgresStore {
         &self.health
     }
 
+    fn webhooks(&self) -> &dyn WebhookStore {
+        self
+    }
+
     async fn mark_stuck(
         &self,
         now: Timestamp,
@@ -304,7 +328,11 @@ impl Store for PostgresStore {
             .await?;
         let statements = (MARK_STUCK_BY_AGE.as_str(), MARK_STUCK_BY_STATUS.as_str());
         let stuck = shared::mark_stuck::<Postgres>(session.conn(), statements, now, rules).await;
-        session.finish(stuck).await
+        let stuck = session.finish(stuck).await?;
+        if !stuck.is_empty() {
+            self.outbox_notify.notify_one();
+        }
+        Ok(stuck)
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
@@ -392,12 +420,19 @@ impl Store for PostgresStore {
         Ok(JourneyPage::of(rows, filter.limit))
     }
 
-    async fn abandon(&self, ids: &[&str], now: Timestamp) -> Result<Vec<Abandoned>, StoreError> {
+    async fn abandon(
+        &self,
+        ids: &[&str],
+        now: Timestamp,
+        detail: &str,
+    ) -> Result<Vec<Abandoned>, StoreError> {
         let mut session = self
             .session(POSTGRES_TRANSACTION, "stopping journeys")
             .await?;
-        let abandoned = shared::abandon::<Postgres>(session.conn(), ids, now).await;
-        session.finish(abandoned).await
+        let abandoned = shared::abandon::<Postgres>(session.conn(), ids, now, detail).await;
+        let abandoned = session.finish(abandoned).await?;
+        self.outbox_notify.notify_one();
+        Ok(abandoned)
     }
 
     async fn forget(&self, ids: &[&str]) -> Result<Forgotten, StoreError> {

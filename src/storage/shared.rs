@@ -5,9 +5,12 @@ use sqlx::{Database, Executor, IntoArguments};
 
 use super::dialect::{Binder, Dialect, RowsAffected};
 use super::row_write::RowWrite;
+use super::outbox::shared::append;
 use super::{Abandoned, NewlyStuck, Retention, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
 use crate::clock::{self, Timestamp, format_timestamp};
-use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, StopReason, UpdateOutcome};
+use crate::journey::{
+    Announcement, ApiVersion, EventType, InstanceId, JourneyUpdate, StopReason, UpdateOutcome,
+};
 
 /// Inserts the journeys of `ids` not tracked yet; returns the IDs added.
 pub(super) async fn enqueue<DB>(
@@ -32,19 +35,23 @@ where
         .await
 }
 
-/// Stops polling the journeys of `ids` at `now`, as abandoned; says what became of each.
+/// Stops polling the journeys of `ids` at `now`, as abandoned (`detail` says by whom), with
+/// their `journey.stopped` events; says what became of each.
 pub(super) async fn abandon<DB>(
     conn: &mut DB::Connection,
     ids: &[&str],
     now: Timestamp,
+    detail: &str,
 ) -> Result<Vec<Abandoned>, sqlx::Error>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     <DB as Database>::Arguments: IntoArguments<DB>,
+    DB::QueryResult: RowsAffected,
     for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
     (String, Option<String>): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let json = json_array(ids);
     lock_rows::<DB>(conn, &json).await?;
@@ -56,6 +63,12 @@ where
         .await?
         .into_iter()
         .collect();
+    let stopped_event = [Announcement::new(EventType::Stopped)
+        .with("reason", StopReason::Abandoned.as_str())
+        .with("detail", detail)];
+    for id in &stopped {
+        append::<DB>(conn, id, &stopped_event, now).await?;
+    }
     let known: std::collections::HashMap<String, Option<String>> =
         Binder::<DB>::new(DB::STOP_REASONS)
             .text(Some(&json))
@@ -91,6 +104,7 @@ where
     DB::QueryResult: RowsAffected,
     for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let mut applied = vec![false; updates.len()];
     let ids: Vec<&str> = updates.iter().map(|u| u.instance_id.as_str()).collect();
@@ -149,6 +163,9 @@ where
                 .await?;
         }
         applied[index] = written;
+    }
+    for (update, _) in updates.iter().zip(&applied).filter(|(_, applied)| **applied) {
+        append::<DB>(conn, &update.instance_id, &update.announcements, update.polled_at).await?;
     }
     Ok(applied)
 }
@@ -288,7 +305,9 @@ where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     <DB as Database>::Arguments: IntoArguments<DB>,
+    DB::QueryResult: RowsAffected,
     NewlyStuck: for<'r> sqlx::FromRow<'r, DB::Row>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let mut stuck = Binder::<DB>::new(by_age)
         .time(Some(now))
@@ -306,6 +325,12 @@ where
                 .fetch_as::<_, NewlyStuck>(&mut *conn)
                 .await?,
         );
+    }
+    for journey in &stuck {
+        let event = Announcement::new(EventType::Stuck)
+            .with("reason", journey.stuck_reason.as_str())
+            .with("since", journey.since.as_str());
+        append::<DB>(conn, &journey.instance_id, &[event], now).await?;
     }
     Ok(stuck)
 }

@@ -36,6 +36,12 @@ pub const RESULTS_UNWRITTEN: &str = "journeyd_poll_results_unwritten";
 pub const HTTP_CONNECTIONS: &str = "journeyd_http_connections";
 pub const HTTP_CONNECTIONS_CLOSED: &str = "journeyd_http_connections_closed_total";
 pub const HTTP_ACCEPT_FAILURES: &str = "journeyd_http_accept_failures_total";
+pub const WEBHOOK_DELIVERIES: &str = "journeyd_webhook_deliveries_total";
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "journeyd_webhook_attempt_duration_seconds";
+pub const WEBHOOK_BACKLOG: &str = "journeyd_webhook_backlog";
+pub const WEBHOOK_OLDEST_PENDING_AGE: &str = "journeyd_webhook_oldest_pending_age_seconds";
+pub const WEBHOOK_ENDPOINT_DISABLED: &str = "journeyd_webhook_endpoint_disabled";
+pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "journeyd_webhook_endpoints_disabled_total";
 
 /// Installs the global recorder; returns the handle that renders `/metrics`.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
@@ -50,6 +56,10 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 10.0, 60.0,
             ],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(WEBHOOK_ATTEMPT_DURATION.into()),
+            &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 30.0],
         )?
         .set_buckets_for_metric(
             Matcher::Full(JOURNEY_DURATION.into()),
@@ -134,6 +144,28 @@ fn describe() {
     describe_counter!(
         HTTP_ACCEPT_FAILURES,
         "Failed accepts on the HTTP listener (most often: out of file descriptors)."
+    );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook attempts by endpoint and what they left the delivery (delivered, retrying, \
+         given_up)."
+    );
+    describe_histogram!(
+        WEBHOOK_ATTEMPT_DURATION,
+        "Duration of one webhook attempt, by endpoint."
+    );
+    describe_gauge!(WEBHOOK_BACKLOG, "Webhook deliveries pending, by endpoint.");
+    describe_gauge!(
+        WEBHOOK_OLDEST_PENDING_AGE,
+        "Age of the oldest pending webhook delivery, by endpoint (0 when none)."
+    );
+    describe_gauge!(
+        WEBHOOK_ENDPOINT_DISABLED,
+        "1 while a webhook endpoint is disabled (410 Gone, or failing for too long)."
+    );
+    describe_counter!(
+        WEBHOOK_ENDPOINTS_DISABLED,
+        "Times a webhook endpoint was disabled, by endpoint."
     );
     describe_gauge!(
         LAST_SUCCESSFUL_POLL,
@@ -242,4 +274,16 @@ pub fn record_http_connection_closed(reason: &'static str) {
 
 pub fn record_http_accept_failure() {
     counter!(HTTP_ACCEPT_FAILURES).increment(1);
+}
+
+/// One webhook attempt to `endpoint` that left its delivery `outcome`.
+pub fn record_webhook_attempt(endpoint: &str, outcome: &'static str, took: Duration) {
+    counter!(WEBHOOK_DELIVERIES, "endpoint" => endpoint.to_owned(), "outcome" => outcome)
+        .increment(1);
+    histogram!(WEBHOOK_ATTEMPT_DURATION, "endpoint" => endpoint.to_owned())
+        .record(took.as_secs_f64());
+}
+
+pub fn record_webhook_endpoint_disabled(endpoint: &str) {
+    counter!(WEBHOOK_ENDPOINTS_DISABLED, "endpoint" => endpoint.to_owned()).increment(1);
 }

@@ -163,9 +163,10 @@ pub(super) async fn stop(
     Extension(caller): Extension<Caller>,
     Path(instance_id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
+    let detail = format!("stopped over the HTTP API by {:?}", caller.name);
     let outcome = state
         .store
-        .abandon(&[instance_id.as_str()], state.clock.now())
+        .abandon(&[instance_id.as_str()], state.clock.now(), &detail)
         .await
         .map_err(store_failed)?;
     let (stopped, reason) = match outcome.into_iter().next() {
@@ -173,7 +174,7 @@ pub(super) async fn stop(
             JourneyEvent::Stopped {
                 instance_id: instance_id.clone(),
                 reason: StopReason::Abandoned,
-                detail: format!("stopped over the HTTP API by {:?}", caller.name),
+                detail,
             }
             .emit();
             (true, Some(StopReason::Abandoned.as_str().to_owned()))

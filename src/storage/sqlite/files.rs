@@ -53,8 +53,11 @@ impl DaemonLock {
         name.into()
     }
 
-    /// Takes the lock, or says who has it.
+    /// Takes the lock (if this store does not hold it already), or says who has it.
     pub(super) fn take(&self) -> Result<(), StoreError> {
+        if self.held.lock().expect("lock poisoned").is_some() {
+            return Ok(());
+        }
         let path = self.path();
         let lock_file = path.display().to_string();
         let file = private_file(

@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Retention, Store, StoreError, StoreOptions, StuckRules, TransitionRow,
+    NewlyStuck, Prunable, Retention, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WebhookStore,
     WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
@@ -35,8 +35,14 @@ use files::DaemonLock;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// At daemon start, with the one-daemon lock held: every lease belongs to a dead daemon.
-const RELEASE_ALL_LEASES: &str = "\
-    UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL";
+const RELEASE_ALL_LEASES: [&str; 2] = [
+    "UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL \
+     WHERE lease_owner IS NOT NULL",
+    // A delivery leased when the daemon died is sent again at once, under the same
+    // `webhook-id`: the receiver may have had it already.
+    "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL \
+     WHERE lease_owner IS NOT NULL",
+];
 
 /// Active journeys by status, counted from the partial index of active rows alone (left to
 /// itself, the planner prefers the index over all rows, stopped ones included).
@@ -71,6 +77,8 @@ pub struct SqliteStore {
     /// Held for the life of a daemon; dropping the store unlocks.
     daemon_lock: DaemonLock,
     health: WriteHealth,
+    /// Told when an event may have been written to the outbox: the sender's wake-up.
+    pub(in crate::storage) outbox_notify: tokio::sync::Notify,
 }
 
 impl SqliteStore {
@@ -134,15 +142,21 @@ impl SqliteStore {
             checkpointer,
             daemon_lock,
             health: WriteHealth::default(),
+            outbox_notify: tokio::sync::Notify::new(),
         })
     }
 
     /// A write transaction on the writer connection.
-    async fn transaction(
+    pub(in crate::storage) async fn transaction(
         &self,
         operation: &'static str,
     ) -> Result<WriteSession<'_, Sqlite>, StoreError> {
         WriteSession::begin(&self.writer, SQLITE_TRANSACTION, operation, &self.health).await
+    }
+
+    /// The pool reads go through.
+    pub(in crate::storage) fn reader(&self) -> &SqlitePool {
+        &self.readers
     }
 
     /// Copies the WAL into the database file and empties it.
@@ -186,6 +200,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn take_database(&self) -> Result<(), StoreError> {
+        self.daemon_lock.take()
+    }
+
     async fn register_daemon(&self, owner: &str, now: Timestamp) -> Result<(), StoreError> {
         self.daemon_lock.take()?;
         // Holding the lock proves no other daemon is alive, so every lease left in the file
@@ -193,7 +211,9 @@ impl Store for SqliteStore {
         let mut session = self.transaction("registering the daemon").await?;
         let conn = session.conn();
         let result = async {
-            sqlx::query(RELEASE_ALL_LEASES).execute(&mut *conn).await?;
+            for release in RELEASE_ALL_LEASES {
+                sqlx::query(release).execute(&mut *conn).await?;
+            }
             sqlx::query("DELETE FROM replicas")
                 .execute(&mut *conn)
                 .await?;
@@ -262,7 +282,11 @@ impl Store for SqliteStore {
     ) -> Result<Vec<bool>, StoreError> {
         let mut session = self.transaction("recording poll results").await?;
         let applied = shared::record::<Sqlite>(session.conn(), owner, updates).await;
-        session.finish(applied).await
+        let applied = session.finish(applied).await?;
+        if updates.iter().any(|update| !update.announcements.is_empty()) {
+            self.outbox_notify.notify_one();
+        }
+        Ok(applied)
     }
 
     async fn recorded(&self, updates: &[JourneyUpdate]) -> Result<Vec<bool>, StoreError> {
@@ -293,6 +317,10 @@ impl Store for SqliteStore {
         &self.health
     }
 
+    fn webhooks(&self) -> &dyn WebhookStore {
+        self
+    }
+
     async fn mark_stuck(
         &self,
         now: Timestamp,
@@ -301,7 +329,11 @@ impl Store for SqliteStore {
         let mut session = self.transaction("marking stuck journeys").await?;
         let statements = (sql::MARK_STUCK_BY_AGE, sql::MARK_STUCK_BY_STATUS);
         let stuck = shared::mark_stuck::<Sqlite>(session.conn(), statements, now, rules).await;
-        session.finish(stuck).await
+        let stuck = session.finish(stuck).await?;
+        if !stuck.is_empty() {
+            self.outbox_notify.notify_one();
+        }
+        Ok(stuck)
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
@@ -392,10 +424,17 @@ impl Store for SqliteStore {
         Ok(JourneyPage::of(rows, filter.limit))
     }
 
-    async fn abandon(&self, ids: &[&str], now: Timestamp) -> Result<Vec<Abandoned>, StoreError> {
+    async fn abandon(
+        &self,
+        ids: &[&str],
+        now: Timestamp,
+        detail: &str,
+    ) -> Result<Vec<Abandoned>, StoreError> {
         let mut session = self.transaction("stopping journeys").await?;
-        let abandoned = shared::abandon::<Sqlite>(session.conn(), ids, now).await;
-        session.finish(abandoned).await
+        let abandoned = shared::abandon::<Sqlite>(session.conn(), ids, now, detail).await;
+        let abandoned = session.finish(abandoned).await?;
+        self.outbox_notify.notify_one();
+        Ok(abandoned)
     }
 
     async fn forget(&self, ids: &[&str]) -> Result<Forgotten, StoreError> {
