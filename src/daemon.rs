@@ -148,10 +148,7 @@ pub async fn run(
         liveness.clone(),
     );
     let endpoints: Vec<_> = settings.webhooks.iter().map(|e| e.row()).collect();
-    store
-        .take_database()
-        .await
-        .map_err(DaemonError::Database)?;
+    store.take_database().await.map_err(DaemonError::Database)?;
     store
         .webhooks()
         .sync_endpoints(&endpoints)

@@ -220,11 +220,9 @@ pub fn announcements(events: &[JourneyEvent]) -> Vec<Announcement> {
                     .with("reason", StopReason::Expired.as_str())
                     .with("enqueuedAt", format_timestamp(*enqueued_at))
                     .with("polls", *polls),
-                JourneyEvent::Stuck { reason, since, .. } => {
-                    Announcement::new(EventType::Stuck)
-                        .with("reason", reason.as_str())
-                        .with("since", since.as_str())
-                }
+                JourneyEvent::Stuck { reason, since, .. } => Announcement::new(EventType::Stuck)
+                    .with("reason", reason.as_str())
+                    .with("since", since.as_str()),
                 JourneyEvent::Unstuck { ended, .. } => {
                     Announcement::new(EventType::Unstuck).with("ended", *ended)
                 }

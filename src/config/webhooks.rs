@@ -12,9 +12,9 @@ use super::{Config, ConfigError};
 use crate::journey::EventType;
 use crate::webhooks::{DeliverySettings, Endpoint, WebhookSecret, default_name, retry};
 
-/// One receiver, as the file spells it.
+/// One receiver, as the file spells it; what it leaves out takes the default below.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Default: the URL without its query string.
     pub name: Option<String>,
@@ -80,7 +80,10 @@ impl Config {
     pub(super) fn check_webhooks(&self) -> Result<(), ConfigError> {
         let delivery = &self.webhook_delivery;
         if delivery.concurrency == 0 {
-            return Err(super::invalid("webhook_delivery.concurrency", "must be at least 1"));
+            return Err(super::invalid(
+                "webhook_delivery.concurrency",
+                "must be at least 1",
+            ));
         }
         if delivery.disable_after.is_zero() {
             return Err(super::invalid(

@@ -69,7 +69,11 @@ pub fn update_webhooks(endpoints: &[EndpointStatus], now: Timestamp) {
             .oldest_pending_at
             .map_or(0.0, |queued| duration_between(queued, now).as_secs_f64());
         gauge!(WEBHOOK_OLDEST_PENDING_AGE, "endpoint" => name.clone()).set(oldest);
-        let disabled = if endpoint.disabled_at.is_some() { 1.0 } else { 0.0 };
+        let disabled = if endpoint.disabled_at.is_some() {
+            1.0
+        } else {
+            0.0
+        };
         gauge!(WEBHOOK_ENDPOINT_DISABLED, "endpoint" => name).set(disabled);
     }
 }

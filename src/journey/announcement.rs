@@ -98,6 +98,9 @@ mod tests {
             assert_eq!(kind.as_str().parse::<EventType>(), Ok(kind));
         }
         let err = "journey.done".parse::<EventType>().unwrap_err();
-        assert!(err.contains("journey.done") && err.contains("journey.completed"), "{err}");
+        assert!(
+            err.contains("journey.done") && err.contains("journey.completed"),
+            "{err}"
+        );
     }
 }

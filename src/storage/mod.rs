@@ -16,8 +16,8 @@ pub mod sql;
 mod sqlite;
 
 pub use fault::WriteFault;
-pub use outbox::WebhookStore;
 pub use health::WriteHealth;
+pub use outbox::WebhookStore;
 pub use postgres::PostgresStore;
 pub use rows::{
     Abandoned, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListCursor, ListFilter,

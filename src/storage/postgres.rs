@@ -16,8 +16,8 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WebhookStore, WriteHealth,
-    api_version_column, shared, sql,
+    NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WebhookStore,
+    WriteHealth, api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -289,7 +289,10 @@ impl Store for PostgresStore {
             .await?;
         let applied = shared::record::<Postgres>(session.conn(), owner, updates).await;
         let applied = session.finish(applied).await?;
-        if updates.iter().any(|update| !update.announcements.is_empty()) {
+        if updates
+            .iter()
+            .any(|update| !update.announcements.is_empty())
+        {
             self.outbox_notify.notify_one();
         }
         Ok(applied)

@@ -4,8 +4,8 @@
 use sqlx::{Database, Executor, IntoArguments};
 
 use super::dialect::{Binder, Dialect, RowsAffected};
-use super::row_write::RowWrite;
 use super::outbox::shared::append;
+use super::row_write::RowWrite;
 use super::{Abandoned, NewlyStuck, Retention, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
 use crate::clock::{self, Timestamp, format_timestamp};
 use crate::journey::{
@@ -164,8 +164,18 @@ where
         }
         applied[index] = written;
     }
-    for (update, _) in updates.iter().zip(&applied).filter(|(_, applied)| **applied) {
-        append::<DB>(conn, &update.instance_id, &update.announcements, update.polled_at).await?;
+    for (update, _) in updates
+        .iter()
+        .zip(&applied)
+        .filter(|(_, applied)| **applied)
+    {
+        append::<DB>(
+            conn,
+            &update.instance_id,
+            &update.announcements,
+            update.polled_at,
+        )
+        .await?;
     }
     Ok(applied)
 }

@@ -59,7 +59,9 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         )?
         .set_buckets_for_metric(
             Matcher::Full(WEBHOOK_ATTEMPT_DURATION.into()),
-            &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 30.0],
+            &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 30.0,
+            ],
         )?
         .set_buckets_for_metric(
             Matcher::Full(JOURNEY_DURATION.into()),

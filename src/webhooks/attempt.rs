@@ -81,8 +81,7 @@ pub async fn send(
             retry_after: matches!(status, 429 | 503).then_some(retry_after).flatten(),
             took,
             error: (!(200..300).contains(&status)).then(|| format!("answered {status}")),
-            response: (!prefix.is_empty())
-                .then(|| String::from_utf8_lossy(&prefix).into_owned()),
+            response: (!prefix.is_empty()).then(|| String::from_utf8_lossy(&prefix).into_owned()),
         },
         Ok(Err(err)) => Sent {
             status: None,

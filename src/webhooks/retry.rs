@@ -97,12 +97,27 @@ mod tests {
         let wait = Some(Duration::from_secs(9));
         assert_eq!(Answer::of(Some(204), wait), Answer::Success);
         assert_eq!(Answer::of(Some(410), None), Answer::Gone);
-        assert_eq!(Answer::of(Some(429), wait), Answer::Failure { retry_after: wait });
-        assert_eq!(Answer::of(Some(503), wait), Answer::Failure { retry_after: wait });
+        assert_eq!(
+            Answer::of(Some(429), wait),
+            Answer::Failure { retry_after: wait }
+        );
+        assert_eq!(
+            Answer::of(Some(503), wait),
+            Answer::Failure { retry_after: wait }
+        );
         // Retry-After means nothing on other statuses; a redirect is a failure.
-        assert_eq!(Answer::of(Some(500), wait), Answer::Failure { retry_after: None });
-        assert_eq!(Answer::of(Some(301), None), Answer::Failure { retry_after: None });
-        assert_eq!(Answer::of(None, None), Answer::Failure { retry_after: None });
+        assert_eq!(
+            Answer::of(Some(500), wait),
+            Answer::Failure { retry_after: None }
+        );
+        assert_eq!(
+            Answer::of(Some(301), None),
+            Answer::Failure { retry_after: None }
+        );
+        assert_eq!(
+            Answer::of(None, None),
+            Answer::Failure { retry_after: None }
+        );
     }
 
     #[test]

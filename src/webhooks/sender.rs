@@ -102,12 +102,7 @@ impl Sender {
             let claimed = context
                 .store
                 .webhooks()
-                .claim_deliveries(
-                    &context.owner,
-                    now,
-                    clock::add(now, lease),
-                    permits.len(),
-                )
+                .claim_deliveries(&context.owner, now, clock::add(now, lease), permits.len())
                 .await;
             match claimed {
                 Ok(due) if !due.is_empty() => {
@@ -235,8 +230,7 @@ async fn record(context: Arc<Context>, mut queued: mpsc::Receiver<AttemptRecord>
     while queued.recv_many(&mut batch, BATCH).await > 0 {
         loop {
             let now = context.clock.now();
-            let failing_before =
-                retry::failing_since_before(now, context.settings.disable_after);
+            let failing_before = retry::failing_since_before(now, context.settings.disable_after);
             match context
                 .store
                 .webhooks()

@@ -55,7 +55,12 @@ impl WebhookSecret {
 
 /// The `webhook-signature` header: one signature per secret, space-separated, so that a
 /// receiver holding either secret during a rotation accepts the message.
-pub fn signature_header(secrets: &[WebhookSecret], id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn signature_header(
+    secrets: &[WebhookSecret],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
     secrets
         .iter()
         .map(|secret| secret.sign(id, timestamp, body))
@@ -86,7 +91,11 @@ mod tests {
         let header = signature_header(&[first.clone(), second.clone()], "msg_1", 5, b"{}");
         assert_eq!(
             header,
-            format!("{} {}", first.sign("msg_1", 5, b"{}"), second.sign("msg_1", 5, b"{}"))
+            format!(
+                "{} {}",
+                first.sign("msg_1", 5, b"{}"),
+                second.sign("msg_1", 5, b"{}")
+            )
         );
     }
 
@@ -102,7 +111,10 @@ mod tests {
             assert!(!err.contains(text.trim_start_matches("whsec_")), "{err}");
         }
         assert_eq!(
-            format!("{:?}", WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+            format!(
+                "{:?}",
+                WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            ),
             "Ok(WebhookSecret(..))"
         );
     }

@@ -20,11 +20,13 @@ use super::{TestDb, binary, expected_path};
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// What the daemon's process is given beyond its environment.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Process {
     /// Its open-file limit, soft and hard.
     open_files: Option<u64>,
     umask: Option<libc::mode_t>,
+    /// TOML appended to the config file.
+    config: String,
 }
 
 pub struct Daemon {
@@ -55,6 +57,21 @@ impl Daemon {
     ) -> Self {
         let process = Process {
             umask: Some(umask),
+            ..Process::default()
+        };
+        Self::spawn(db, sim, run, env, process)
+    }
+
+    /// Like [`Daemon::start_with`], with `config` (TOML) appended to its config file.
+    pub fn start_with_config(
+        db: &TestDb,
+        sim: &Simulator,
+        run: u32,
+        env: &[(&str, &str)],
+        config: &str,
+    ) -> Self {
+        let process = Process {
+            config: config.to_owned(),
             ..Process::default()
         };
         Self::spawn(db, sim, run, env, process)
@@ -118,7 +135,7 @@ impl Daemon {
             token = sim.token_url(),
             client_id = sim_config.client_id,
             username = sim_config.username,
-        );
+        ) + &process.config;
         std::fs::write(dir.join("journeyd.toml"), config).unwrap();
         let log = dir.join(format!("run-{run}.log"));
         let mut command = Command::new(binary());
@@ -129,6 +146,7 @@ impl Daemon {
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap());
+        let umask = process.umask;
         let open_files = process.open_files.map(|limit| libc::rlimit {
             rlim_cur: limit,
             rlim_max: limit,
@@ -136,7 +154,7 @@ impl Daemon {
         // SAFETY: setrlimit and umask are async-signal-safe, and their arguments plain values.
         unsafe {
             command.pre_exec(move || {
-                if let Some(umask) = process.umask {
+                if let Some(umask) = umask {
                     libc::umask(umask);
                 }
                 match open_files {

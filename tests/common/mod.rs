@@ -5,6 +5,7 @@
 pub mod api;
 pub mod daemon;
 pub mod openapi;
+pub mod receiver;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

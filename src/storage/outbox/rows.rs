@@ -42,7 +42,9 @@ pub struct DueDelivery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
     /// To be tried (again) at `next_attempt_at`.
-    Pending { next_attempt_at: Timestamp },
+    Pending {
+        next_attempt_at: Timestamp,
+    },
     Delivered,
     /// Retries ran out, or the endpoint is gone.
     GivenUp,

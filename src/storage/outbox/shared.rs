@@ -4,7 +4,9 @@
 use sqlx::{Database, Executor, IntoArguments};
 
 use super::super::dialect::{Binder, Dialect, RowsAffected};
-use super::{AttemptRecord, DeliveryState, DisabledEndpoint, DueDelivery, EndpointRow, Replay, sql};
+use super::{
+    AttemptRecord, DeliveryState, DisabledEndpoint, DueDelivery, EndpointRow, Replay, sql,
+};
 use crate::clock::Timestamp;
 use crate::journey::Announcement;
 
@@ -195,7 +197,9 @@ where
     }
     let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
     Binder::<DB>::new(DB::REMOVE_ENDPOINTS)
-        .text(Some(&serde_json::to_string(&names).expect("strings serialize")))
+        .text(Some(
+            &serde_json::to_string(&names).expect("strings serialize"),
+        ))
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -20,8 +20,8 @@ use sqlx::sqlite::{
 use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Retention, Store, StoreError, StoreOptions, StuckRules, TransitionRow, WebhookStore,
-    WriteHealth, shared, sql,
+    NewlyStuck, Prunable, Retention, Store, StoreError, StoreOptions, StuckRules, TransitionRow,
+    WebhookStore, WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
@@ -283,7 +283,10 @@ impl Store for SqliteStore {
         let mut session = self.transaction("recording poll results").await?;
         let applied = shared::record::<Sqlite>(session.conn(), owner, updates).await;
         let applied = session.finish(applied).await?;
-        if updates.iter().any(|update| !update.announcements.is_empty()) {
+        if updates
+            .iter()
+            .any(|update| !update.announcements.is_empty())
+        {
             self.outbox_notify.notify_one();
         }
         Ok(applied)
