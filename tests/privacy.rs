@@ -5,12 +5,11 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 
 use common::api::{Api, READ_TOKEN, WRITE_TOKEN, tokens_file};
 use common::daemon::{Daemon, STOPPED, count, simulator, wait_for_count};
-use common::{Backend, Harness, TestDb, binary};
+use common::{Backend, Harness, TestDb, journeyd};
 use journeyd::clock::Clock;
 use journeyd::housekeeping;
 use journeyd::journey::ApiVersion;
@@ -34,18 +33,6 @@ fn sqlite_bytes(db: &TestDb) -> String {
         bytes.extend(wal);
     }
     String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// Runs a journeyd command on `db`; returns whether it succeeded, and what it printed.
-fn journeyd(db: &TestDb, args: &[&str]) -> (bool, String) {
-    let output = Command::new(binary())
-        .args(args)
-        .env("JOURNEYD_DATABASE__URL", &db.url)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), printed)
 }
 
 /// Every answer that can carry the customer's data, on both API versions, through a daemon that

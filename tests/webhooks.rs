@@ -6,32 +6,38 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::daemon::{Daemon, enqueue, simulator};
+use common::daemon::{Daemon, enqueue, simulator, wait_for_count};
 use common::receiver::{Answer, Received, Receiver, SECRET, verify};
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, journeyd, journeyd_with};
 use journeyd::simulator::{Script, Simulator};
-use serde_json::json;
+use tokio::net::TcpListener;
 
-/// `[[webhooks]]` for `receiver`, its secret written next to the config; fast retries.
-fn webhook_config(db: &TestDb, receiver: &Receiver, extra: &str) -> String {
+/// Fast retries, three of them.
+const FAST_RETRIES: &str = r#"retry_schedule = ["200ms", "200ms", "200ms"]"#;
+
+/// `[[webhooks]]` named `crm` for `url` (with `extra` lines), its secret written next to the
+/// config, and `[webhook_delivery]` (`delivery` lines). The endpoint's timeout is the default
+/// 15 s unless `extra` says otherwise.
+fn webhook_config(db: &TestDb, url: &str, delivery: &str, extra: &str) -> String {
     std::fs::write(db.dir.path().join("webhook-secret"), format!("{SECRET}\n")).unwrap();
     format!(
         r#"
         [webhook_delivery]
-        retry_schedule = ["200ms", "200ms", "200ms"]
+        {delivery}
         [[webhooks]]
         name = "crm"
         url = "{url}"
         secret_file = "webhook-secret"
-        timeout = "1s"
         {extra}
-        "#,
-        url = receiver.url
+        "#
     )
 }
 
+/// A daemon sending to `receiver`, attempts timing out after a second.
 fn start(db: &TestDb, sim: &Simulator, receiver: &Receiver, run: u32, extra: &str) -> Daemon {
-    Daemon::start_with_config(db, sim, run, &[], &webhook_config(db, receiver, extra))
+    let extra = format!("timeout = \"1s\"\n{extra}");
+    let config = webhook_config(db, &receiver.url, FAST_RETRIES, &extra);
+    Daemon::start_with_config(db, sim, run, &[], &config)
 }
 
 /// The events of each journey, in the order they arrived, without repeats.
@@ -136,30 +142,46 @@ async fn journeys_are_announced_signed_and_in_order(backend: Backend) {
     assert_eq!(stopped.json["data"]["reason"], "not_found");
     // What arrived is what the outbox holds, each delivered once.
     let pool = db.outside().await;
-    let delivered: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(delivered, 7);
+    wait_for_count(
+        &pool,
+        "SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'",
+        7,
+    )
+    .await;
     assert_eq!(received.len(), 7, "nothing sent twice");
+    // Forgetting a journey takes its outbox with it.
+    assert!(journeyd(&db, &["forget", "webhookdone01"]).0);
+    for table in ["webhook_events", "webhook_deliveries"] {
+        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE instance_id = 'webhookdone01'"
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "{table}");
+    }
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_attempts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 4, "the other journeys' attempts stay");
     daemon.signal("TERM");
     assert!(daemon.wait().await.success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journeys_are_announced_signed_and_in_order_sqlite() {
     journeys_are_announced_signed_and_in_order(Backend::Sqlite).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journeys_are_announced_signed_and_in_order_postgres() {
     journeys_are_announced_signed_and_in_order(Backend::Postgres).await;
 }
 
 /// 500s and timeouts are tried again on the schedule, `Retry-After` is honoured, and the
 /// `webhook-id` stays the same across attempts.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_attempts_are_retried_with_the_same_id() {
     let db = TestDb::new();
     let sim = simulator().await;
@@ -209,5 +231,269 @@ async fn failed_attempts_are_retried_with_the_same_id() {
     assert_eq!(attempts[3], (Some(200), None));
     daemon.signal("TERM");
     assert!(daemon.wait().await.success());
-    let _ = json!({});
+}
+
+/// Every way a journey ends or lingers is announced: stuck, then expired (and unstuck, as it
+/// ended), and stopped by `journeyd stop`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_expired_and_stopped_journeys_are_announced() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let receiver = Receiver::start().await;
+    sim.add_journey("webhookslow01", Script::polls(&[("InProgress", 0)]));
+    sim.add_journey("webhookstop01", Script::polls(&[("InProgress", 0)]));
+    enqueue(&db, &["webhookslow01", "webhookstop01"]);
+    let env = [
+        ("JOURNEYD_STUCK__AFTER", "1s"),
+        ("JOURNEYD_STUCK__CHECK_INTERVAL", "200ms"),
+        ("JOURNEYD_POLL__GIVE_UP_AFTER", "4s"),
+    ];
+    let config = webhook_config(&db, &receiver.url, FAST_RETRIES, "");
+    let mut daemon = Daemon::start_with_config(&db, &sim, 1, &env, &config);
+    receiver
+        .wait_for("webhookstop01's first status", |received| {
+            received.iter().any(|r| r.instance_id() == "webhookstop01")
+        })
+        .await;
+    assert!(journeyd(&db, &["stop", "webhookstop01"]).0);
+    let received = receiver
+        .wait_for("the slow journey's expiry", |received| {
+            received.iter().any(|r| r.event_type() == "journey.unstuck")
+        })
+        .await;
+    let journeys = by_journey(&received);
+    let types: Vec<&str> = journeys["webhookslow01"]
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "journey.status_changed",
+            "journey.stuck",
+            "journey.expired",
+            "journey.unstuck"
+        ]
+    );
+    let stop = received
+        .iter()
+        .find(|r| r.instance_id() == "webhookstop01" && r.event_type() == "journey.stopped")
+        .expect("journey.stopped for the stopped journey");
+    assert_eq!(stop.json["data"]["reason"], "abandoned");
+    assert_eq!(stop.json["data"]["detail"], "stopped with `journeyd stop`");
+    let stuck = received
+        .iter()
+        .find(|r| r.event_type() == "journey.stuck")
+        .unwrap();
+    assert_eq!(stuck.json["data"]["reason"], "age");
+    let expired = received
+        .iter()
+        .find(|r| r.event_type() == "journey.expired")
+        .unwrap();
+    assert_eq!(expired.json["data"]["reason"], "expired");
+    let unstuck = received
+        .iter()
+        .find(|r| r.event_type() == "journey.unstuck")
+        .unwrap();
+    assert_eq!(unstuck.json["data"]["ended"], true);
+    daemon.signal("TERM");
+    assert!(daemon.wait().await.success());
+}
+
+/// 410 Gone disables the endpoint at once (an ERROR event, the gauge, `webhooks list`);
+/// enabled again and replayed, it gets what it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_is_gone_is_disabled_until_enabled_and_replayed() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_next([Answer::Status(410)]);
+    sim.add_journey(
+        "webhookgone02",
+        Script::polls(&[("InProgress", 3), ("Completed", 0)]),
+    );
+    enqueue(&db, &["webhookgone02"]);
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let mut daemon = start(&db, &sim, &receiver, 1, "");
+    let disabled = daemon.event("webhook_endpoint_disabled").await;
+    assert_eq!(disabled["level"], "ERROR");
+    assert_eq!(disabled["endpoint"], "crm");
+    let (_, metrics) = daemon.get("/metrics").await;
+    assert!(
+        metrics.contains(r#"journeyd_webhook_endpoint_disabled{endpoint="crm"} 1"#),
+        "{metrics}"
+    );
+    let (listed, printed) = journeyd(&db, &["webhooks", "list"]);
+    assert!(
+        listed && printed.contains("disabled at") && printed.contains("410"),
+        "{printed}"
+    );
+    // The journey goes on while the endpoint is off; nothing more is sent.
+    daemon
+        .journey_event("journey_completed", "webhookgone02")
+        .await;
+    assert_eq!(receiver.received().len(), 1);
+    assert!(journeyd(&db, &["webhooks", "enable", "crm"]).0);
+    let since = started.to_rfc3339();
+    let (replayed, printed) = journeyd(&db, &["webhooks", "replay", "--since", &since]);
+    assert!(
+        replayed && printed.contains("queued 3 deliveries"),
+        "{printed}"
+    );
+    let received = receiver
+        .wait_for("the replayed events", |r| {
+            r.iter().any(|r| r.event_type() == "journey.completed")
+        })
+        .await;
+    let journeys = by_journey(&received);
+    assert_eq!(
+        journeys["webhookgone02"]
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>(),
+        [1, 2, 3],
+        "the first event again, under its own id, then the ones it missed"
+    );
+    daemon.signal("TERM");
+    assert!(daemon.wait().await.success());
+}
+
+/// A receiver that refuses connections for a while gets everything once it is back, and the
+/// backlog shows meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_a_while_gets_everything_once_back() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let ids: Vec<String> = (0..10).map(|n| format!("webhookdown{n:03}")).collect();
+    for id in &ids {
+        sim.add_journey(id, Script::polls(&[("InProgress", 1), ("Completed", 0)]));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    enqueue(&db, &refs);
+    let url = format!("http://{address}/hooks/journeyd");
+    let patient = r#"retry_schedule = ["300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms"]"#;
+    let config = webhook_config(&db, &url, patient, "");
+    let mut daemon = Daemon::start_with_config(&db, &sim, 1, &[], &config);
+    for id in &ids {
+        daemon.journey_event("journey_completed", id).await;
+    }
+    let (_, metrics) = daemon.get("/metrics").await;
+    assert!(
+        metrics.contains(r#"journeyd_webhook_backlog{endpoint="crm"}"#),
+        "{metrics}"
+    );
+    let (_, attempts) = journeyd(&db, &["webhooks", "attempts", "--endpoint", "crm"]);
+    assert!(attempts.contains("no answer"), "{attempts}");
+    let receiver = Receiver::start_on(TcpListener::bind(address).await.unwrap());
+    let received = receiver
+        .wait_for("every journey's events", |received| {
+            by_journey(received)
+                .values()
+                .filter(|e| e.len() == 3)
+                .count()
+                == ids.len()
+        })
+        .await;
+    for (id, events) in by_journey(&received) {
+        let types: Vec<&str> = events.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "journey.status_changed",
+                "journey.status_changed",
+                "journey.completed"
+            ],
+            "{id}: in order"
+        );
+    }
+    daemon.signal("TERM");
+    assert!(daemon.wait().await.success());
+}
+
+/// A daemon killed while an attempt is in flight sends it again after its restart, under the
+/// same `webhook-id`: the receiver's idempotency key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_off_by_a_crash_is_sent_again_with_the_same_id() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_next([Answer::Hang]);
+    sim.add_journey("webhookcrash1", Script::polls(&[("Completed", 0)]));
+    enqueue(&db, &["webhookcrash1"]);
+    let config = webhook_config(&db, &receiver.url, FAST_RETRIES, r#"timeout = "30s""#);
+    let mut daemon = Daemon::start_with_config(&db, &sim, 1, &[], &config);
+    let first = receiver
+        .wait_for("the first attempt", |r| !r.is_empty())
+        .await;
+    daemon.kill();
+    let mut daemon = Daemon::start_with_config(&db, &sim, 2, &[], &config);
+    let received = receiver
+        .wait_for("the events, the cut-off one again", |received| {
+            by_journey(received)
+                .get("webhookcrash1")
+                .is_some_and(|events| events.len() == 2)
+        })
+        .await;
+    assert_eq!(received[1].id, first[0].id, "the same webhook-id again");
+    verify(&received[1], SECRET).unwrap();
+    daemon.signal("TERM");
+    assert!(daemon.wait().await.success());
+}
+
+/// Two replicas on one PostgreSQL database share the deliveries: each event arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_deliveries_without_sending_any_twice() {
+    let db = TestDb::on(Backend::Postgres).await;
+    let sim = simulator().await;
+    let receiver = Receiver::start().await;
+    let ids: Vec<String> = (0..40).map(|n| format!("webhookshare{n:03}")).collect();
+    for id in &ids {
+        sim.add_journey(id, Script::polls(&[("InProgress", 1), ("Completed", 0)]));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    enqueue(&db, &refs);
+    let mut first = start(&db, &sim, &receiver, 1, "");
+    let mut second = start(&db, &sim, &receiver, 2, "");
+    let received = receiver
+        .wait_for("every journey's events", |received| {
+            by_journey(received)
+                .values()
+                .filter(|e| e.len() == 3)
+                .count()
+                == ids.len()
+        })
+        .await;
+    // A moment for a duplicate, were one coming.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.received().len().max(received.len());
+    assert_eq!(received, ids.len() * 3, "no event sent twice");
+    for daemon in [&mut first, &mut second] {
+        daemon.signal("TERM");
+        assert!(daemon.wait().await.success());
+    }
+}
+
+/// `journeyd webhooks test` sends one signed event and says what the endpoint answered;
+/// an unknown endpoint is a usage error naming the configured ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_command_sends_one_signed_event() {
+    let db = TestDb::new();
+    let receiver = Receiver::start().await;
+    let config = webhook_config(&db, &receiver.url, FAST_RETRIES, "");
+    std::fs::write(db.dir.path().join("journeyd.toml"), config).unwrap();
+    let env = [("JOURNEYD_CONFIG", "journeyd.toml")];
+    let (sent, printed) = journeyd_with(&db, &["webhooks", "test", "crm"], &env);
+    assert!(sent && printed.contains("answered 204"), "{printed}");
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].event_type(), "webhook.test");
+    verify(&received[0], SECRET).unwrap();
+    let (sent, printed) = journeyd_with(&db, &["webhooks", "test", "erp"], &env);
+    assert!(!sent && printed.contains("configured: crm"), "{printed}");
+    receiver.answer_next([Answer::Status(500)]);
+    let (sent, printed) = journeyd_with(&db, &["webhooks", "test", "crm"], &env);
+    assert!(!sent && printed.contains("answered 500"), "{printed}");
 }

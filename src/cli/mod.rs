@@ -2,6 +2,7 @@
 
 mod input;
 mod journeys;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +64,9 @@ enum Command {
     },
     /// Apply database migrations (`run` also does this at start).
     Migrate,
+    /// The webhook outbox: endpoints, attempts, replays, a test event.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Delete journeys that stopped being polled long ago, with their transitions.
     Prune {
         /// Delete journeys stopped longer ago than this, e.g. `30d`.
@@ -187,6 +191,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Stop { ids } => journeys::stop(open_store(&config).await?.as_ref(), &ids).await?,
         Command::Forget { ids } => {
             journeys::forget(open_store(&config).await?.as_ref(), &ids).await?;
+        }
+        Command::Webhooks(command) => {
+            let store = open_store(&config).await?;
+            webhooks::execute(&config, store.as_ref(), command).await?;
         }
         Command::Migrate => {
             open_store(&config).await?;

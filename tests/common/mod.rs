@@ -449,3 +449,23 @@ impl std::io::Write for CapturedWriter {
         Ok(())
     }
 }
+
+/// Runs a journeyd command on `db` (with `JOURNEYD_*` settings `env`); returns whether it
+/// succeeded, and what it printed.
+pub fn journeyd_with(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let output = std::process::Command::new(binary())
+        .args(args)
+        .current_dir(db.dir.path())
+        .env("JOURNEYD_DATABASE__URL", &db.url)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), printed)
+}
+
+/// Runs a journeyd command on `db`; returns whether it succeeded, and what it printed.
+pub fn journeyd(db: &TestDb, args: &[&str]) -> (bool, String) {
+    journeyd_with(db, args, &[])
+}
