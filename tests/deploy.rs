@@ -65,6 +65,12 @@ fn exported() -> BTreeSet<String> {
         metrics::HTTP_CONNECTIONS,
         metrics::HTTP_CONNECTIONS_CLOSED,
         metrics::HTTP_ACCEPT_FAILURES,
+        metrics::WEBHOOK_DELIVERIES,
+        metrics::WEBHOOK_ATTEMPT_DURATION,
+        metrics::WEBHOOK_BACKLOG,
+        metrics::WEBHOOK_OLDEST_PENDING_AGE,
+        metrics::WEBHOOK_ENDPOINT_DISABLED,
+        metrics::WEBHOOK_ENDPOINTS_DISABLED,
     ]
     .map(str::to_owned)
     .into()

@@ -496,4 +496,21 @@ async fn the_test_command_sends_one_signed_event() {
     receiver.answer_next([Answer::Status(500)]);
     let (sent, printed) = journeyd_with(&db, &["webhooks", "test", "crm"], &env);
     assert!(!sent && printed.contains("answered 500"), "{printed}");
+    // During a rotation both secrets sign: a receiver holding either one accepts.
+    let next_secret = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24tdGVzdHM=";
+    std::fs::write(
+        db.dir.path().join("webhook-secret"),
+        format!("{SECRET}\n{next_secret}\n"),
+    )
+    .unwrap();
+    assert!(journeyd_with(&db, &["webhooks", "test", "crm"], &env).0);
+    let rotated = receiver.received().pop().unwrap();
+    assert_eq!(
+        rotated.signature.split(' ').count(),
+        2,
+        "{}",
+        rotated.signature
+    );
+    verify(&rotated, SECRET).unwrap();
+    verify(&rotated, next_secret).unwrap();
 }

@@ -72,6 +72,7 @@ pub fn settings(fake: &FakeUrls, tokens: Option<&Path>) -> DaemonSettings {
         ),
         token_url: fake.token_url.parse().unwrap(),
         credentials: credentials(),
+        webhooks: Vec::new(),
     }
 }
 

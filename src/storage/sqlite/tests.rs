@@ -1,6 +1,7 @@
 //! The SQLite backend's query plans.
 
 use super::*;
+use crate::storage::outbox;
 
 /// Every statement the daemon runs per poll or on a timer must be served by an index, so
 /// its cost does not grow with the history kept in the table.
@@ -53,6 +54,26 @@ async fn periodic_statements_use_indexes() {
             sql::TRANSITIONS,
             "journey_transitions_by_journey",
         ),
+        (
+            "claim deliveries",
+            outbox::sql::CLAIM_DELIVERIES_SQLITE,
+            "webhook_deliveries_due",
+        ),
+        (
+            "next delivery",
+            outbox::sql::NEXT_DELIVERY,
+            "webhook_deliveries_due",
+        ),
+        (
+            "append an event",
+            outbox::sql::APPEND_EVENT,
+            "sqlite_autoindex_webhook_events_2",
+        ),
+        (
+            "webhook backlog",
+            outbox::sql::ENDPOINTS,
+            "webhook_deliveries_pending",
+        ),
     ];
     for (name, statement, index) in statements {
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -63,9 +84,16 @@ async fn periodic_statements_use_indexes() {
         .unwrap();
         let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
         assert!(
-            !steps
-                .iter()
-                .any(|step| *step == "SCAN journeys" || *step == "SCAN j"),
+            !steps.iter().any(|step| {
+                [
+                    "SCAN journeys",
+                    "SCAN j",
+                    "SCAN webhook_deliveries",
+                    "SCAN d",
+                    "SCAN e",
+                ]
+                .contains(step)
+            }),
             "{name} scans the whole table: {steps:?}"
         );
         assert!(

@@ -1,0 +1,186 @@
+//! Webhook deliveries while polling continues: journeyd's real daemon on SQLite against the
+//! fake GBG GO (every poll a status change, so every poll writes an event), sending to a local
+//! receiver on a runtime of its own.
+//!
+//! 1. Throughput: polling as fast as it goes, 10 s: deliveries a second, polls a second, and
+//!    the backlog left.
+//! 2. Steady state: polling held to 1,000 polls a second (1,000 events a second), 10 s after
+//!    a warm-up: the time from each event's observation (`data.observedAt`, just before the
+//!    commit that writes it) to its arrival at the receiver, p50, p99 and max.
+//!
+//! `cargo bench --bench webhooks`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use common::{SECONDS, daemon_config, polls, settings, start, start_fake};
+use journeyd::clock::{Clock, SystemClock};
+use journeyd::journey::{ApiVersion, InstanceId};
+use journeyd::simulator::{Script, SimulatorConfig};
+use journeyd::storage;
+use journeyd::telemetry::metrics;
+use journeyd::webhooks::{Endpoint, WebhookSecret};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+const JOURNEYS: usize = 10_000;
+const STEADY_RATE: f64 = 1_000.0;
+const WARM_UP: Duration = Duration::from_secs(3);
+
+/// What the receiver saw: when each event arrived, and how long after its observation.
+#[derive(Default)]
+struct Arrivals {
+    count: usize,
+    /// Milliseconds from `observedAt` to arrival, of events that arrived while recording.
+    latencies: Vec<f64>,
+    recording: bool,
+}
+
+#[tokio::main]
+async fn main() {
+    let handle = metrics::install().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arrivals) = start_receiver();
+    let throughput = run(
+        &handle,
+        dir.path(),
+        &url,
+        &arrivals,
+        1_000_000.0,
+        "throughput",
+    )
+    .await;
+    println!(
+        "throughput: {:.0} deliveries/s while polling {:.0} polls/s ({} journeys, every poll a \
+         status change); {} events waiting at the end",
+        throughput.deliveries, throughput.polls, JOURNEYS, throughput.backlog
+    );
+    let steady = run(&handle, dir.path(), &url, &arrivals, STEADY_RATE, "steady").await;
+    let mut latencies = std::mem::take(&mut arrivals.lock().unwrap().latencies);
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "steady state: {:.0} polls/s, {:.0} deliveries/s; observation to delivery over {} \
+         events: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        steady.polls,
+        steady.deliveries,
+        latencies.len(),
+        at(0.5),
+        at(0.99),
+        latencies.last().unwrap()
+    );
+}
+
+struct Rates {
+    deliveries: f64,
+    polls: f64,
+    backlog: i64,
+}
+
+/// One daemon on a fresh database at `budget` polls a second; rates over [`SECONDS`] after
+/// the warm-up.
+async fn run(
+    handle: &PrometheusHandle,
+    dir: &std::path::Path,
+    receiver: &str,
+    arrivals: &Arc<Mutex<Arrivals>>,
+    budget: f64,
+    name: &str,
+) -> Rates {
+    let steps: Vec<(&str, u32)> = (0..2_000)
+        .map(|n| (["InProgress", "Paused"][n % 2], 1))
+        .collect();
+    let fake = start_fake(SimulatorConfig {
+        token_lifetime: Duration::from_secs(3_600),
+        unknown_journeys: Some(Script::polls(&steps)),
+        ..SimulatorConfig::default()
+    });
+    let url = format!("sqlite:{}", dir.join(format!("{name}.db")).display());
+    let config = daemon_config(&url, budget);
+    let store = storage::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let ids: Vec<InstanceId> = (0..JOURNEYS)
+        .map(|n| InstanceId::parse(&format!("webhooks-{n:08}")).unwrap())
+        .collect();
+    store
+        .enqueue(&ids, Some(ApiVersion::V1), SystemClock.now())
+        .await
+        .unwrap();
+    let mut settings = settings(&fake, None);
+    settings.webhooks = vec![Endpoint {
+        name: "bench".into(),
+        url: receiver.parse().unwrap(),
+        secrets: vec![WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()],
+        events: None,
+        timeout: Duration::from_secs(15),
+        include_data: false,
+    }];
+    let (shutdown, task) = start(settings, &config, handle).await;
+    tokio::time::sleep(WARM_UP).await;
+    let (delivered_before, polls_before) = (arrivals.lock().unwrap().count, polls(handle));
+    arrivals.lock().unwrap().recording = true;
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    arrivals.lock().unwrap().recording = false;
+    let delivered = arrivals.lock().unwrap().count - delivered_before;
+    let polled = polls(handle) - polls_before;
+    let backlog = store
+        .webhooks()
+        .endpoints()
+        .await
+        .unwrap()
+        .iter()
+        .map(|endpoint| endpoint.backlog)
+        .sum();
+    shutdown.cancel();
+    task.await.unwrap();
+    Rates {
+        deliveries: delivered as f64 / SECONDS as f64,
+        polls: polled / SECONDS as f64,
+        backlog,
+    }
+}
+
+/// A receiver on a runtime and a thread of its own; returns its URL.
+fn start_receiver() -> (String, Arc<Mutex<Arrivals>>) {
+    let arrivals = Arc::new(Mutex::new(Arrivals::default()));
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let state = arrivals.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            url_tx
+                .send(format!("http://{}/hooks", listener.local_addr().unwrap()))
+                .unwrap();
+            let app = Router::new().fallback(receive).with_state(state);
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (url_rx.recv().unwrap(), arrivals)
+}
+
+async fn receive(State(arrivals): State<Arc<Mutex<Arrivals>>>, body: Bytes) -> StatusCode {
+    let arrived = SystemClock.now();
+    let observed = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|event| {
+            let text = event["data"]["observedAt"].as_str()?.to_owned();
+            journeyd::clock::parse_timestamp(&text).ok()
+        });
+    let mut arrivals = arrivals.lock().unwrap();
+    arrivals.count += 1;
+    if let (true, Some(observed)) = (arrivals.recording, observed) {
+        let latency = (arrived - observed).num_microseconds().unwrap_or(0) as f64 / 1_000.0;
+        arrivals.latencies.push(latency);
+    }
+    StatusCode::NO_CONTENT
+}
