@@ -2,8 +2,9 @@
 //! fake GBG GO (every poll a status change, so every poll writes an event), sending to a local
 //! receiver on a runtime of its own.
 //!
-//! 1. Throughput: polling as fast as it goes, 10 s: deliveries a second, polls a second, and
-//!    the backlog left.
+//! 1. Backlog: 100,000 undelivered events in the outbox (of journeys that ended) while 10,000
+//!    journeys are polled as fast as it goes, 10 s: deliveries a second, polls a second, and
+//!    the process's resident memory before and after.
 //! 2. Steady state: polling held to 1,000 polls a second (1,000 events a second), 10 s after
 //!    a warm-up: the time from each event's observation (`data.observedAt`, just before the
 //!    commit that writes it) to its arrival at the receiver, p50, p99 and max.
@@ -29,6 +30,7 @@ use journeyd::webhooks::{Endpoint, WebhookSecret};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 const JOURNEYS: usize = 10_000;
+const BACKLOG: usize = 100_000;
 const STEADY_RATE: f64 = 1_000.0;
 const WARM_UP: Duration = Duration::from_secs(3);
 
@@ -46,22 +48,15 @@ async fn main() {
     let handle = metrics::install().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (url, arrivals) = start_receiver();
-    let throughput = run(
-        &handle,
-        dir.path(),
-        &url,
-        &arrivals,
-        1_000_000.0,
-        "throughput",
-    )
-    .await;
+    let backlog = run(&handle, dir.path(), &url, &arrivals, 1_000_000.0, BACKLOG).await;
     println!(
-        "throughput: {:.0} deliveries/s while polling {:.0} polls/s ({} journeys, every poll a \
-         status change); {} events waiting at the end",
-        throughput.deliveries, throughput.polls, JOURNEYS, throughput.backlog
+        "backlog of {BACKLOG} events: {:.0} deliveries/s while polling {:.0} polls/s \
+         ({JOURNEYS} journeys, every poll a status change); {} events waiting after {SECONDS} s; \
+         resident memory {:.1} MiB before, {:.1} MiB after",
+        backlog.deliveries, backlog.polls, backlog.waiting, backlog.rss_before, backlog.rss_after
     );
-    let steady = run(&handle, dir.path(), &url, &arrivals, STEADY_RATE, "steady").await;
-    let mut latencies = std::mem::take(&mut arrivals.lock().unwrap().latencies);
+    let steady = run(&handle, dir.path(), &url, &arrivals, STEADY_RATE, 0).await;
+    let mut latencies = steady.latencies;
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     println!(
@@ -79,20 +74,26 @@ async fn main() {
 struct Rates {
     deliveries: f64,
     polls: f64,
-    backlog: i64,
+    /// Deliveries pending at the end.
+    waiting: i64,
+    rss_before: f64,
+    rss_after: f64,
+    /// Milliseconds from observation to arrival, of the events that arrived while measuring.
+    latencies: Vec<f64>,
 }
 
-/// One daemon on a fresh database at `budget` polls a second; rates over [`SECONDS`] after
-/// the warm-up.
+/// One daemon on a fresh database at `budget` polls a second, `backlog` events waiting in the
+/// outbox; rates over [`SECONDS`] after the warm-up.
 async fn run(
     handle: &PrometheusHandle,
     dir: &std::path::Path,
     receiver: &str,
     arrivals: &Arc<Mutex<Arrivals>>,
     budget: f64,
-    name: &str,
+    backlog: usize,
 ) -> Rates {
-    let steps: Vec<(&str, u32)> = (0..2_000)
+    // Short: the fake keeps a copy of the script for every journey.
+    let steps: Vec<(&str, u32)> = (0..50)
         .map(|n| (["InProgress", "Paused"][n % 2], 1))
         .collect();
     let fake = start_fake(SimulatorConfig {
@@ -100,7 +101,10 @@ async fn run(
         unknown_journeys: Some(Script::polls(&steps)),
         ..SimulatorConfig::default()
     });
-    let url = format!("sqlite:{}", dir.join(format!("{name}.db")).display());
+    let url = format!(
+        "sqlite:{}",
+        dir.join(format!("backlog-{backlog}.db")).display()
+    );
     let config = daemon_config(&url, budget);
     let store = storage::open(&url).await.unwrap();
     store.migrate().await.unwrap();
@@ -111,6 +115,12 @@ async fn run(
         .enqueue(&ids, Some(ApiVersion::V1), SystemClock.now())
         .await
         .unwrap();
+    drop(store);
+    if backlog > 0 {
+        fill_outbox(&url, backlog).await;
+    }
+    let store = storage::open(&url).await.unwrap();
+    let rss_before = resident_mib();
     let mut settings = settings(&fake, None);
     settings.webhooks = vec![Endpoint {
         name: "bench".into(),
@@ -125,10 +135,15 @@ async fn run(
     let (delivered_before, polls_before) = (arrivals.lock().unwrap().count, polls(handle));
     arrivals.lock().unwrap().recording = true;
     tokio::time::sleep(Duration::from_secs(SECONDS)).await;
-    arrivals.lock().unwrap().recording = false;
+    let latencies = {
+        let mut arrivals = arrivals.lock().unwrap();
+        arrivals.recording = false;
+        std::mem::take(&mut arrivals.latencies)
+    };
     let delivered = arrivals.lock().unwrap().count - delivered_before;
+    let rss_after = resident_mib();
     let polled = polls(handle) - polls_before;
-    let backlog = store
+    let waiting = store
         .webhooks()
         .endpoints()
         .await
@@ -141,8 +156,64 @@ async fn run(
     Rates {
         deliveries: delivered as f64 / SECONDS as f64,
         polls: polled / SECONDS as f64,
-        backlog,
+        waiting,
+        rss_before,
+        rss_after,
+        latencies,
     }
+}
+
+/// Writes `count` undelivered events of journeys that ended, as a receiver that was down would
+/// have left them, straight into the outbox.
+async fn fill_outbox(url: &str, count: usize) {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let now = journeyd::clock::format_timestamp(SystemClock.now());
+    let numbers = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count})"
+    );
+    for statement in [
+        "INSERT INTO webhook_endpoints (name, url, events) VALUES ('bench', 'http://bench', '*')"
+            .to_owned(),
+        format!(
+            "{numbers} INSERT INTO journeys (instance_id, status, next_poll_at, stopped_at, \
+                                           stop_reason) \
+             SELECT 'backlog-' || i, 'Completed', NULL, '{now}', 'terminal' FROM n"
+        ),
+        format!(
+            "{numbers} INSERT INTO webhook_events (message_id, instance_id, sequence, type, \
+                                                 occurred_at, status) \
+             SELECT 'msg_backlog-' || i || '.1', 'backlog-' || i, 1, 'journey.completed', \
+                    '{now}', 'Completed' FROM n"
+        ),
+        format!(
+            "INSERT INTO webhook_deliveries (event_id, endpoint, instance_id, created_at, \
+                                             next_attempt_at) \
+             SELECT id, 'bench', instance_id, '{now}', '{now}' FROM webhook_events"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+/// The process's resident memory, in MiB.
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 /// A receiver on a runtime and a thread of its own; returns its URL.

@@ -38,6 +38,12 @@ pub(super) trait Dialect: Database {
     /// The payload sources of deliveries in a JSON array of ids (see
     /// [`outbox::sql::DUE_DELIVERIES_SQLITE`]).
     const DUE_DELIVERIES: &'static str;
+    /// Records webhook attempts given as a JSON array (see
+    /// [`outbox::sql::INSERT_ATTEMPTS_SQLITE`]).
+    const INSERT_ATTEMPTS: &'static str;
+    /// Settles the deliveries of those attempts (see
+    /// [`outbox::sql::SETTLE_DELIVERIES_SQLITE`]).
+    const SETTLE_DELIVERIES: &'static str;
     /// Deletes the endpoints not in a JSON array of names (see
     /// [`outbox::sql::REMOVE_ENDPOINTS_SQLITE`]).
     const REMOVE_ENDPOINTS: &'static str;
@@ -191,6 +197,8 @@ dialect!(
     CLAIM_DELIVERIES = outbox::sql::CLAIM_DELIVERIES_SQLITE,
     DUE_DELIVERIES = outbox::sql::DUE_DELIVERIES_SQLITE,
     REMOVE_ENDPOINTS = outbox::sql::REMOVE_ENDPOINTS_SQLITE,
+    INSERT_ATTEMPTS = outbox::sql::INSERT_ATTEMPTS_SQLITE,
+    SETTLE_DELIVERIES = outbox::sql::SETTLE_DELIVERIES_SQLITE,
 );
 dialect!(
     sqlx::Postgres,
@@ -207,4 +215,6 @@ dialect!(
     CLAIM_DELIVERIES = outbox::sql::CLAIM_DELIVERIES_POSTGRES,
     DUE_DELIVERIES = outbox::sql::DUE_DELIVERIES_POSTGRES,
     REMOVE_ENDPOINTS = outbox::sql::REMOVE_ENDPOINTS_POSTGRES,
+    INSERT_ATTEMPTS = outbox::sql::INSERT_ATTEMPTS_POSTGRES,
+    SETTLE_DELIVERIES = outbox::sql::SETTLE_DELIVERIES_POSTGRES,
 );

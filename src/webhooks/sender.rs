@@ -30,6 +30,8 @@ const BATCH: usize = 256;
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// A delivery's lease: the longest endpoint timeout plus this, for recording the attempt.
 const LEASE_MARGIN: Duration = Duration::from_secs(60);
+/// Longest wait for more free slots before a claim.
+const GATHER: Duration = Duration::from_millis(5);
 /// Pause after a failed claim or record, before trying again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -91,13 +93,7 @@ impl Sender {
                 () = shutdown.cancelled() => break,
                 permit = slots.clone().acquire_owned() => permit.expect("never closed"),
             };
-            let mut permits = vec![first];
-            while permits.len() < BATCH {
-                match slots.clone().try_acquire_owned() {
-                    Ok(permit) => permits.push(permit),
-                    Err(_) => break,
-                }
-            }
+            let permits = gather_slots(&slots, first, context.settings.concurrency).await;
             let now = context.clock.now();
             let claimed = context
                 .store
@@ -128,6 +124,38 @@ impl Sender {
         while attempts.join_next().await.is_some() {}
         drop(results);
         recorder.await.ok();
+    }
+}
+
+/// The slots for the next claim: `first`, and more as attempts in flight finish, up to half
+/// of `concurrency` or for [`GATHER`] at most. Each claim is a write transaction: under
+/// load, one claim per freed slot would spend the database's one writer on claims.
+async fn gather_slots(
+    slots: &Arc<Semaphore>,
+    first: OwnedSemaphorePermit,
+    concurrency: usize,
+) -> Vec<OwnedSemaphorePermit> {
+    let wanted = (concurrency / 2).clamp(1, BATCH);
+    let mut permits = vec![first];
+    let gathering = tokio::time::sleep(GATHER);
+    tokio::pin!(gathering);
+    loop {
+        while permits.len() < BATCH {
+            match slots.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let in_flight = concurrency - slots.available_permits() - permits.len();
+        if permits.len() >= wanted || in_flight == 0 {
+            return permits;
+        }
+        tokio::select! {
+            () = &mut gathering => return permits,
+            permit = slots.clone().acquire_owned() => {
+                permits.push(permit.expect("never closed"));
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use super::super::dialect::{Binder, Dialect, RowsAffected};
 use super::{
     AttemptRecord, DeliveryState, DisabledEndpoint, DueDelivery, EndpointRow, Replay, sql,
 };
-use crate::clock::Timestamp;
+use crate::clock::{Timestamp, format_timestamp};
 use crate::journey::Announcement;
 
 /// Writes the events `announcements` of journey `instance_id` at `at`, each with its
@@ -106,30 +106,41 @@ where
     for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
+    let rows = serde_json::Value::from(
+        attempts
+            .iter()
+            .map(|attempt| {
+                let (next_attempt_at, ended_at) = match attempt.next {
+                    DeliveryState::Pending { next_attempt_at } => (Some(next_attempt_at), None),
+                    _ => (None, Some(attempt.attempted_at)),
+                };
+                serde_json::json!({
+                    "delivery_id": attempt.delivery_id,
+                    "attempted_at": format_timestamp(attempt.attempted_at),
+                    "status_code": attempt.status_code,
+                    "duration_ms": attempt.duration_ms,
+                    "error": attempt.error,
+                    "response": attempt.response,
+                    "state": attempt.next.as_str(),
+                    "next_attempt_at": next_attempt_at.map(format_timestamp),
+                    "ended_at": ended_at.map(format_timestamp),
+                })
+            })
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
+    Binder::<DB>::new(DB::INSERT_ATTEMPTS)
+        .text(Some(&rows))
+        .execute(&mut *conn)
+        .await?;
+    Binder::<DB>::new(DB::SETTLE_DELIVERIES)
+        .text(Some(&rows))
+        .text(Some(owner))
+        .execute(&mut *conn)
+        .await?;
     // Each endpoint's latest news: a success ends its failing streak.
     let mut endpoints: std::collections::BTreeMap<&str, (bool, bool)> = Default::default();
     for attempt in attempts {
-        let (next_attempt_at, ended_at) = match attempt.next {
-            DeliveryState::Pending { next_attempt_at } => (Some(next_attempt_at), None),
-            _ => (None, Some(attempt.attempted_at)),
-        };
-        Binder::<DB>::new(sql::INSERT_ATTEMPT)
-            .int(Some(attempt.delivery_id))
-            .time(Some(attempt.attempted_at))
-            .int(attempt.status_code.map(i64::from))
-            .int(Some(attempt.duration_ms))
-            .text(attempt.error.as_deref())
-            .text(attempt.response.as_deref())
-            .execute(&mut *conn)
-            .await?;
-        Binder::<DB>::new(sql::SETTLE_DELIVERY)
-            .int(Some(attempt.delivery_id))
-            .text(Some(owner))
-            .text(Some(attempt.next.as_str()))
-            .time(next_attempt_at)
-            .time(ended_at)
-            .execute(&mut *conn)
-            .await?;
         let news = endpoints.entry(&attempt.endpoint).or_default();
         news.0 |= attempt.succeeded();
         news.1 |= attempt.gone;
@@ -154,7 +165,7 @@ where
             (
                 format!(
                     "failing continuously since before {}",
-                    crate::clock::format_timestamp(failing_since_before)
+                    format_timestamp(failing_since_before)
                 ),
                 Some(failing_since_before),
             )

@@ -71,18 +71,65 @@ pub const DUE_DELIVERIES_SQLITE: &str = due_deliveries!("SELECT value FROM json_
 pub const DUE_DELIVERIES_POSTGRES: &str =
     due_deliveries!("SELECT CAST(jsonb_array_elements_text($1::text::jsonb) AS BIGINT)");
 
-/// One attempt's row.
-pub const INSERT_ATTEMPT: &str = "\
-    INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, duration_ms, error, \
-                                  response) \
-    VALUES ($1, $2, $3, $4, $5, $6)";
+/// Records attempts given as `$1`, a JSON array of `{delivery_id, attempted_at, status_code,
+/// duration_ms, error, response, state, next_attempt_at, ended_at}`: one statement for the
+/// batch, like the same-status polls'. `$rows` is how the backend unpacks the array.
+macro_rules! insert_attempts {
+    ($rows:expr) => {
+        concat!(
+            "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, duration_ms, \
+                                           error, response) \
+             SELECT v.delivery_id, v.attempted_at, v.status_code, v.duration_ms, v.error, \
+                    v.response FROM ",
+            $rows,
+            " WHERE true"
+        )
+    };
+}
 
-/// A delivery after an attempt: state `$3`, next attempt `$4` (pending only), ended at `$5`
-/// (otherwise); its lease released. Only while it is still `$2`'s.
-pub const SETTLE_DELIVERY: &str = "\
-    UPDATE webhook_deliveries SET attempts = attempts + 1, state = $3, next_attempt_at = $4, \
-        ended_at = $5, lease_owner = NULL, lease_expires_at = NULL \
-    WHERE id = $1 AND lease_owner = $2";
+/// The deliveries of the same array after their attempts: their state, next attempt (pending
+/// only) or end, their leases released; only those still leased to `$2`.
+macro_rules! settle_deliveries {
+    ($rows:expr) => {
+        concat!(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = v.state, \
+                 next_attempt_at = v.next_attempt_at, ended_at = v.ended_at, \
+                 lease_owner = NULL, lease_expires_at = NULL \
+             FROM ",
+            $rows,
+            " WHERE webhook_deliveries.id = v.delivery_id \
+               AND webhook_deliveries.lease_owner = $2"
+        )
+    };
+}
+
+macro_rules! attempt_rows_sqlite {
+    () => {
+        "(SELECT json_extract(value, '$.delivery_id') AS delivery_id, \
+                 json_extract(value, '$.attempted_at') AS attempted_at, \
+                 json_extract(value, '$.status_code') AS status_code, \
+                 json_extract(value, '$.duration_ms') AS duration_ms, \
+                 json_extract(value, '$.error') AS error, \
+                 json_extract(value, '$.response') AS response, \
+                 json_extract(value, '$.state') AS state, \
+                 json_extract(value, '$.next_attempt_at') AS next_attempt_at, \
+                 json_extract(value, '$.ended_at') AS ended_at \
+          FROM json_each($1)) AS v"
+    };
+}
+
+macro_rules! attempt_rows_postgres {
+    () => {
+        "jsonb_to_recordset($1::text::jsonb) AS v(delivery_id bigint, \
+             attempted_at timestamptz, status_code bigint, duration_ms bigint, error text, \
+             response text, state text, next_attempt_at timestamptz, ended_at timestamptz)"
+    };
+}
+
+pub const INSERT_ATTEMPTS_SQLITE: &str = insert_attempts!(attempt_rows_sqlite!());
+pub const INSERT_ATTEMPTS_POSTGRES: &str = insert_attempts!(attempt_rows_postgres!());
+pub const SETTLE_DELIVERIES_SQLITE: &str = settle_deliveries!(attempt_rows_sqlite!());
+pub const SETTLE_DELIVERIES_POSTGRES: &str = settle_deliveries!(attempt_rows_postgres!());
 
 /// An endpoint answered with success at `$2`.
 pub const ENDPOINT_SUCCEEDED: &str = "\
