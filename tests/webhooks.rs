@@ -40,6 +40,27 @@ fn start(db: &TestDb, sim: &Simulator, receiver: &Receiver, run: u32, extra: &st
     Daemon::start_with_config(db, sim, run, &[], &config)
 }
 
+/// `count` journeys named `prefix` + a number, each seen in progress once and then completed
+/// (three events each), enqueued.
+fn completing_journeys(db: &TestDb, sim: &Simulator, prefix: &str, count: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..count).map(|n| format!("{prefix}{n:03}")).collect();
+    for id in &ids {
+        sim.add_journey(id, Script::polls(&[("InProgress", 1), ("Completed", 0)]));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    enqueue(db, &refs);
+    ids
+}
+
+/// Whether `journeys` journeys' three events each have arrived.
+fn all_three_events(received: &[Received], journeys: usize) -> bool {
+    by_journey(received)
+        .values()
+        .filter(|events| events.len() == 3)
+        .count()
+        == journeys
+}
+
 /// The events of each journey, in the order they arrived, without repeats.
 fn by_journey(received: &[Received]) -> BTreeMap<String, Vec<(i64, String)>> {
     let mut journeys: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
@@ -367,12 +388,7 @@ async fn a_receiver_down_for_a_while_gets_everything_once_back() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    let ids: Vec<String> = (0..10).map(|n| format!("webhookdown{n:03}")).collect();
-    for id in &ids {
-        sim.add_journey(id, Script::polls(&[("InProgress", 1), ("Completed", 0)]));
-    }
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    enqueue(&db, &refs);
+    let ids = completing_journeys(&db, &sim, "webhookdown", 10);
     let url = format!("http://{address}/hooks/journeyd");
     let patient = r#"retry_schedule = ["300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms", "300ms"]"#;
     let config = webhook_config(&db, &url, patient, "");
@@ -390,11 +406,7 @@ async fn a_receiver_down_for_a_while_gets_everything_once_back() {
     let receiver = Receiver::start_on(TcpListener::bind(address).await.unwrap());
     let received = receiver
         .wait_for("every journey's events", |received| {
-            by_journey(received)
-                .values()
-                .filter(|e| e.len() == 3)
-                .count()
-                == ids.len()
+            all_three_events(received, ids.len())
         })
         .await;
     for (id, events) in by_journey(&received) {
@@ -449,21 +461,12 @@ async fn replicas_share_deliveries_without_sending_any_twice() {
     let db = TestDb::on(Backend::Postgres).await;
     let sim = simulator().await;
     let receiver = Receiver::start().await;
-    let ids: Vec<String> = (0..40).map(|n| format!("webhookshare{n:03}")).collect();
-    for id in &ids {
-        sim.add_journey(id, Script::polls(&[("InProgress", 1), ("Completed", 0)]));
-    }
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    enqueue(&db, &refs);
+    let ids = completing_journeys(&db, &sim, "webhookshare", 40);
     let mut first = start(&db, &sim, &receiver, 1, "");
     let mut second = start(&db, &sim, &receiver, 2, "");
     let received = receiver
         .wait_for("every journey's events", |received| {
-            by_journey(received)
-                .values()
-                .filter(|e| e.len() == 3)
-                .count()
-                == ids.len()
+            all_three_events(received, ids.len())
         })
         .await;
     // A moment for a duplicate, were one coming.

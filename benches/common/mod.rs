@@ -26,30 +26,41 @@ pub struct FakeUrls {
     pub token_url: String,
 }
 
-/// Starts the simulator with `config` on a runtime (and a thread) of its own, for the life of
-/// the process, so that its work is not counted in the daemon's runtime.
-pub fn start_fake(config: SimulatorConfig) -> FakeUrls {
-    let (urls_tx, urls_rx) = std::sync::mpsc::channel();
+/// Runs `serve` on a runtime (and a thread) of its own for the life of the process, so that
+/// its work is not counted in the daemon's runtime; returns what it sends once it is ready.
+pub fn on_own_runtime<T, F>(
+    serve: impl FnOnce(std::sync::mpsc::Sender<T>) -> F + Send + 'static,
+) -> T
+where
+    T: Send + 'static,
+    F: Future<Output = ()>,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async move {
-            let sim = Simulator::start(config, Arc::new(SystemClock))
-                .await
-                .unwrap();
-            urls_tx
-                .send(FakeUrls {
-                    base_url: sim.base_url(),
-                    token_url: sim.token_url(),
-                })
-                .unwrap();
-            std::future::pending::<()>().await;
-        });
+        runtime.block_on(serve(ready_tx));
     });
-    urls_rx.recv().unwrap()
+    ready_rx.recv().unwrap()
+}
+
+/// Starts the simulator with `config` on a runtime of its own.
+pub fn start_fake(config: SimulatorConfig) -> FakeUrls {
+    on_own_runtime(move |ready| async move {
+        let sim = Simulator::start(config, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        ready
+            .send(FakeUrls {
+                base_url: sim.base_url(),
+                token_url: sim.token_url(),
+            })
+            .unwrap();
+        std::future::pending::<()>().await;
+    })
 }
 
 /// The credentials the simulator accepts.
