@@ -17,7 +17,7 @@ use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
     NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WebhookStore,
-    WriteHealth, api_version_column, shared, sql,
+    WriteHealth, api_version_column, outbox, shared, sql,
 };
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -289,12 +289,7 @@ impl Store for PostgresStore {
             .await?;
         let applied = shared::record::<Postgres>(session.conn(), owner, updates).await;
         let applied = session.finish(applied).await?;
-        if updates
-            .iter()
-            .any(|update| !update.announcements.is_empty())
-        {
-            self.outbox_notify.notify_one();
-        }
+        outbox::wake_sender(&self.outbox_notify, updates);
         Ok(applied)
     }
 

@@ -14,9 +14,21 @@ pub use rows::{
 };
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use super::StoreError;
 use crate::clock::Timestamp;
+use crate::journey::JourneyUpdate;
+
+/// Wakes the sender after `updates` were committed, if they announced anything.
+pub(super) fn wake_sender(sender: &Notify, updates: &[JourneyUpdate]) {
+    if updates
+        .iter()
+        .any(|update| !update.announcements.is_empty())
+    {
+        sender.notify_one();
+    }
+}
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync {

@@ -11,13 +11,13 @@ use crate::clock::{Timestamp, format_timestamp};
 use crate::journey::Announcement;
 
 /// Writes the events `announcements` of journey `instance_id` at `at`, each with its
-/// deliveries, in the caller's transaction; returns whether any was written.
+/// deliveries, in the caller's transaction (nothing while no endpoint is configured).
 pub(in crate::storage) async fn append<DB>(
     conn: &mut DB::Connection,
     instance_id: &str,
     announcements: &[Announcement],
     at: Timestamp,
-) -> Result<bool, sqlx::Error>
+) -> Result<(), sqlx::Error>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -25,7 +25,6 @@ where
     DB::QueryResult: RowsAffected,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
-    let mut written = false;
     for announcement in announcements {
         let detail = serde_json::Value::Object(announcement.detail.clone()).to_string();
         let event_type = announcement.event_type.as_str();
@@ -39,7 +38,7 @@ where
             .await?;
         let Some((event_id,)) = ids.first() else {
             // No endpoint configured, or the journey is gone.
-            return Ok(written);
+            return Ok(());
         };
         Binder::<DB>::new(sql::QUEUE_DELIVERIES)
             .int(Some(*event_id))
@@ -48,9 +47,8 @@ where
             .text(Some(event_type))
             .execute(&mut *conn)
             .await?;
-        written = true;
     }
-    Ok(written)
+    Ok(())
 }
 
 /// See [`super::WebhookStore::claim_deliveries`].

@@ -21,7 +21,7 @@ use super::session::{Begin, SQLITE_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
     NewlyStuck, Prunable, Retention, Store, StoreError, StoreOptions, StuckRules, TransitionRow,
-    WebhookStore, WriteHealth, shared, sql,
+    WebhookStore, WriteHealth, outbox, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
@@ -283,12 +283,7 @@ impl Store for SqliteStore {
         let mut session = self.transaction("recording poll results").await?;
         let applied = shared::record::<Sqlite>(session.conn(), owner, updates).await;
         let applied = session.finish(applied).await?;
-        if updates
-            .iter()
-            .any(|update| !update.announcements.is_empty())
-        {
-            self.outbox_notify.notify_one();
-        }
+        outbox::wake_sender(&self.outbox_notify, updates);
         Ok(applied)
     }
 
