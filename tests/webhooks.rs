@@ -517,3 +517,41 @@ async fn the_test_command_sends_one_signed_event() {
     verify(&rotated, SECRET).unwrap();
     verify(&rotated, next_secret).unwrap();
 }
+
+/// A redirect is a failed attempt, never followed; an endpoint that keeps failing for longer
+/// than `disable_after` is disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed_and_endpoints_failing_too_long_are_disabled() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let receiver = Receiver::start().await;
+    let elsewhere = receiver.url.replace("/hooks/journeyd", "/elsewhere");
+    receiver.answer_next((0..100).map(|_| Answer::Redirect(elsewhere.clone())));
+    sim.add_journey("webhookmoved1", Script::polls(&[("Completed", 0)]));
+    enqueue(&db, &["webhookmoved1"]);
+    let delivery = format!("{FAST_RETRIES}\ndisable_after = \"1s\"").replace(
+        r#"["200ms", "200ms", "200ms"]"#,
+        r#"["200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms"]"#,
+    );
+    let config = webhook_config(&db, &receiver.url, &delivery, "");
+    let mut daemon = Daemon::start_with_config(&db, &sim, 1, &[], &config);
+    let disabled = daemon.event("webhook_endpoint_disabled").await;
+    assert!(
+        disabled["reason"]
+            .as_str()
+            .unwrap()
+            .contains("failing continuously"),
+        "{disabled}"
+    );
+    let received = receiver.received();
+    assert!(received.len() >= 2, "{received:?}");
+    assert!(
+        received.iter().all(|r| r.path == "/hooks/journeyd"),
+        "a redirect was followed: {:?}",
+        received.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    let (_, attempts) = journeyd(&db, &["webhooks", "attempts"]);
+    assert!(attempts.contains("302"), "{attempts}");
+    daemon.signal("TERM");
+    assert!(daemon.wait().await.success());
+}

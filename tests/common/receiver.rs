@@ -22,6 +22,7 @@ pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// One request as it arrived.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub path: String,
     pub id: String,
     pub timestamp: String,
     pub signature: String,
@@ -46,6 +47,8 @@ pub enum Answer {
     Status(u16),
     /// A status with a `Retry-After` of this many seconds.
     RetryAfter(u16, u64),
+    /// 302 Found, to this location.
+    Redirect(String),
     /// Never answers.
     Hang,
 }
@@ -111,7 +114,12 @@ impl Receiver {
     }
 }
 
-async fn receive(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(
+    State(inbox): State<Arc<Inbox>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let header = |name: &str| {
         headers
             .get(name)
@@ -120,6 +128,7 @@ async fn receive(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Byte
             .to_owned()
     };
     inbox.received.lock().unwrap().push(Received {
+        path: uri.path().to_owned(),
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
@@ -140,6 +149,7 @@ async fn receive(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Byte
             [("retry-after", seconds.to_string())],
         )
             .into_response(),
+        Answer::Redirect(location) => (StatusCode::FOUND, [("location", location)]).into_response(),
         Answer::Hang => std::future::pending().await,
     }
 }
