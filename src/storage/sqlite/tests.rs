@@ -1,6 +1,7 @@
 //! The SQLite backend's query plans.
 
 use super::*;
+use crate::storage::StoreOptions;
 use crate::storage::outbox;
 
 /// Every statement the daemon runs per poll or on a timer must be served by an index, so
