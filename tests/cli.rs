@@ -423,3 +423,41 @@ on_both_backends!(
     prune_deletes_long_finished_journeys_and_dry_run_only_counts,
     list_stuck_shows_only_stuck_journeys,
 );
+
+/// `--version` names the commit built from; the completion scripts and the manual page are
+/// generated from the command line itself, so every subcommand is in them.
+#[test]
+fn version_completions_and_manual_page_describe_the_command_line() {
+    let db = TestDb::new();
+    let version = stdout(&journeyd(&db, &["--version"]));
+    let commit = version
+        .trim()
+        .strip_prefix(&format!("journeyd {} (commit ", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{version}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = journeyd(&db, &["completions", shell]);
+        assert!(script.status.success(), "{}", stderr(&script));
+        let text = stdout(&script);
+        for subcommand in ["enqueue", "forget", "webhooks", "completions"] {
+            assert!(text.contains(subcommand), "{shell} lacks {subcommand}");
+        }
+    }
+    let manual = journeyd(&db, &["man"]);
+    let text = stdout(&manual);
+    assert!(text.contains(".TH journeyd 1"), "{text}");
+    for subcommand in ["enqueue", "forget", "webhooks", "completions"] {
+        assert!(
+            text.contains(subcommand),
+            "the manual page lacks {subcommand}"
+        );
+    }
+    let unknown = journeyd(&db, &["completions", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("tcsh"));
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use journeyd::clock::{self, Clock, SystemClock};
 use journeyd::config::{Config, ConfigError};
 use journeyd::journey::ApiVersion;
@@ -18,7 +18,7 @@ use journeyd::{daemon, demo, housekeeping, shutdown, telemetry};
 
 /// Tracks GBG GO identity-verification journeys until they end.
 #[derive(Debug, Parser)]
-#[command(name = "journeyd", version, about, max_term_width = 100)]
+#[command(name = "journeyd", version = env!("JOURNEYD_VERSION"), about, max_term_width = 100)]
 pub struct Cli {
     /// TOML configuration file (environment variables JOURNEYD_* override it).
     #[arg(
@@ -87,6 +87,11 @@ enum Command {
         #[arg(long, value_name = "VERSION", default_value = "v1")]
         api_version: ApiVersion,
     },
+    /// Print the shell completion script for bash, zsh or fish (generated from this very
+    /// command line, so it never drifts from it).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), generated from this very command line.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +152,25 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout();
         demo::run(keep_database.as_deref(), *api_version, &mut stdout).await?;
         return Ok(());
+    }
+
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "journeyd",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            return Ok(());
+        }
+        _ => {}
     }
 
     let config = Config::load(cli.config.as_deref())?;
@@ -224,7 +248,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }
