@@ -1,5 +1,7 @@
 //! Records the commit journeyd is built from, for `journeyd --version` and the package:
-//! `JOURNEYD_VERSION` is the crate's version and the commit (`unknown` outside a git checkout).
+//! `BUILD_VERSION_WITH_COMMIT` is the crate's version and the commit (`unknown` outside a git
+//! checkout). Not `JOURNEYD_*`: cargo also sets it for the tests it runs, and the daemons they
+//! start would read it as configuration.
 
 use std::process::Command;
 
@@ -14,7 +16,7 @@ fn main() {
         .filter(|commit| !commit.is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
     println!(
-        "cargo:rustc-env=JOURNEYD_VERSION={} (commit {commit})",
+        "cargo:rustc-env=BUILD_VERSION_WITH_COMMIT={} (commit {commit})",
         env!("CARGO_PKG_VERSION")
     );
     // A new commit moves HEAD or the branch it names.

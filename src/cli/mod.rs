@@ -18,7 +18,7 @@ use journeyd::{daemon, demo, housekeeping, shutdown, telemetry};
 
 /// Tracks GBG GO identity-verification journeys until they end.
 #[derive(Debug, Parser)]
-#[command(name = "journeyd", version = env!("JOURNEYD_VERSION"), about, max_term_width = 100)]
+#[command(name = "journeyd", version = env!("BUILD_VERSION_WITH_COMMIT"), about, max_term_width = 100)]
 pub struct Cli {
     /// TOML configuration file (environment variables JOURNEYD_* override it).
     #[arg(
