@@ -6,6 +6,7 @@ pub mod api;
 pub mod daemon;
 pub mod openapi;
 pub mod receiver;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
