@@ -143,3 +143,57 @@ fn the_unit_is_a_notify_service_with_a_watchdog_and_credentials() {
         assert!(unit.lines().any(|l| l.starts_with(line)), "missing {line}");
     }
 }
+
+/// Runs the binary with `args`, outside any configuration.
+fn journeyd(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
+        .args(args)
+        .env_remove("JOURNEYD_CONFIG")
+        .output()
+        .expect("run journeyd")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `--version` names the commit built from; the completion scripts and the manual page are
+/// generated from the command line itself, so every subcommand is in them.
+#[test]
+fn version_completions_and_manual_page_describe_the_command_line() {
+    let version = stdout(&journeyd(&["--version"]));
+    let commit = version
+        .trim()
+        .strip_prefix(&format!("journeyd {} (commit ", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{version}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = journeyd(&["completions", shell]);
+        assert!(script.status.success(), "{}", stderr(&script));
+        let text = stdout(&script);
+        for subcommand in ["enqueue", "forget", "webhooks", "completions"] {
+            assert!(text.contains(subcommand), "{shell} lacks {subcommand}");
+        }
+    }
+    let manual = journeyd(&["man"]);
+    let text = stdout(&manual);
+    assert!(text.contains(".TH journeyd 1"), "{text}");
+    for subcommand in ["enqueue", "forget", "webhooks", "completions"] {
+        assert!(
+            text.contains(subcommand),
+            "the manual page lacks {subcommand}"
+        );
+    }
+    let unknown = journeyd(&["completions", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("tcsh"));
+}

@@ -11,7 +11,7 @@ use journeyd::clock::{Clock, SystemClock};
 use journeyd::config::Grant;
 use journeyd::journey::ApiVersion;
 use journeyd::simulator::{Script, Simulator, SimulatorConfig};
-use journeyd::storage::{self, outbox, sql};
+use journeyd::storage::{self, sql};
 use tokio_util::sync::CancellationToken;
 
 async fn postgres_harness(adjust: impl FnOnce(&mut journeyd::config::Config)) -> Harness {
@@ -400,64 +400,4 @@ async fn three_replicas_share_a_thousand_journeys_without_double_polls() {
             .await
             .unwrap();
     assert_eq!(leftover, 0, "leases released on shutdown");
-}
-
-/// The sender's statements find due deliveries through their partial indexes, not by reading
-/// every delivery ever made.
-#[tokio::test]
-async fn the_webhook_sender_uses_indexes() {
-    let db = TestDb::on(Backend::Postgres).await;
-    let store = storage::open(&db.url).await.unwrap();
-    store.migrate().await.unwrap();
-    let outside = db.outside().await;
-    for statement in [
-        "INSERT INTO webhook_endpoints (name, url, events) VALUES ('crm', 'http://crm', '*')",
-        "INSERT INTO journeys (instance_id) SELECT 'j' || n FROM generate_series(1, 20000) AS n",
-        "INSERT INTO webhook_events (message_id, instance_id, sequence, type, occurred_at) \
-         SELECT 'msg_j' || n || '.1', 'j' || n, 1, 'journey.completed', now() \
-         FROM generate_series(1, 20000) AS n",
-        "INSERT INTO webhook_deliveries (event_id, endpoint, instance_id, state, created_at, \
-                                         next_attempt_at) \
-         SELECT e.id, 'crm', e.instance_id, \
-                CASE WHEN e.id % 100 = 0 THEN 'pending' ELSE 'delivered' END, now(), \
-                CASE WHEN e.id % 100 = 0 THEN now() END \
-         FROM webhook_events e",
-        "ANALYZE",
-    ] {
-        sqlx::query(statement).execute(&outside).await.unwrap();
-    }
-    let postgres = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let now = SystemClock.now();
-    // Either partial index holds the pending deliveries alone.
-    let pending: &[&str] = &["webhook_deliveries_due", "webhook_deliveries_pending"];
-    for (name, statement, indexes) in [
-        (
-            "claim deliveries",
-            outbox::sql::CLAIM_DELIVERIES_POSTGRES,
-            &["webhook_deliveries_due"][..],
-        ),
-        (
-            "next delivery",
-            outbox::sql::NEXT_DELIVERY,
-            &["webhook_deliveries_due"][..],
-        ),
-        ("backlog", outbox::sql::ENDPOINTS, pending),
-    ] {
-        let explain = format!("EXPLAIN {statement}");
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(explain.as_str()));
-        if statement.contains("$4") {
-            query = query.bind("me").bind(now).bind(now).bind(256_i64);
-        } else if statement.contains("$1") {
-            query = query.bind(now);
-        }
-        let plan = query.fetch_all(&postgres).await.unwrap().join("\n");
-        assert!(
-            indexes.iter().any(|index| plan.contains(index)),
-            "{name} uses none of {indexes:?}:\n{plan}"
-        );
-        assert!(
-            !plan.contains("Seq Scan on webhook_deliveries"),
-            "{name} reads every delivery:\n{plan}"
-        );
-    }
 }
