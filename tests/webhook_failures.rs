@@ -240,3 +240,32 @@ async fn redirects_are_not_followed_and_endpoints_failing_too_long_are_disabled(
     daemon.signal("TERM");
     assert!(daemon.wait().await.success());
 }
+
+/// SIGTERM while an attempt hangs: the daemon stops within its grace period, not the
+/// endpoint's timeout, and the cut-off delivery is sent after the restart under its
+/// `webhook-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_off_a_hanging_attempt_within_the_grace_period() {
+    let db = TestDb::new();
+    let sim = simulator().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_next([Answer::Hang]);
+    sim.add_journey("webhookterm01", Script::polls(&[("Completed", 0)]));
+    enqueue(&db, &["webhookterm01"]);
+    // Longer than the tests' deadline: only the grace period can end the wait.
+    let config = webhook_config(&db, &receiver.url, FAST_RETRIES, r#"timeout = "10m""#);
+    let env = [("JOURNEYD_SHUTDOWN__GRACE_PERIOD", "1s")];
+    let mut daemon = Daemon::start_with_config(&db, &sim, 1, &env, &config);
+    let first = receiver
+        .wait_for("the first attempt", |r| !r.is_empty())
+        .await;
+    daemon.signal("TERM");
+    assert!(daemon.wait().await.success());
+    let mut daemon = Daemon::start_with_config(&db, &sim, 2, &env, &config);
+    let received = receiver
+        .wait_for("the cut-off event again", |r| r.len() >= 2)
+        .await;
+    assert_eq!(received[1].id, first[0].id);
+    daemon.signal("TERM");
+    assert!(daemon.wait().await.success());
+}

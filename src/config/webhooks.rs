@@ -157,6 +157,7 @@ impl Config {
             retry_schedule: delivery.retry_schedule.iter().map(|step| **step).collect(),
             disable_after: delivery.disable_after,
             concurrency: delivery.concurrency,
+            grace_period: self.shutdown.grace_period,
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct DeliverySettings {
     pub disable_after: Duration,
     /// Attempts in flight at most.
     pub concurrency: usize,
+    /// At shutdown, how long attempts in flight may take to finish before they are cut off
+    /// (`shutdown.grace_period`); a cut-off delivery is sent again after the restart.
+    pub grace_period: Duration,
 }
 
 #[cfg(test)]

@@ -73,8 +73,8 @@ impl Sender {
         })
     }
 
-    /// Sends until `shutdown`; then lets the attempts in flight finish (each within its
-    /// endpoint's timeout) and records them.
+    /// Sends until `shutdown`; then lets the attempts in flight finish (within the grace
+    /// period) and records them.
     pub async fn run(self, shutdown: CancellationToken) {
         let context = self.context;
         let slots = Arc::new(Semaphore::new(context.settings.concurrency));
@@ -121,7 +121,19 @@ impl Sender {
             }
             while attempts.try_join_next().is_some() {}
         }
-        while attempts.join_next().await.is_some() {}
+        let finished = async { while attempts.join_next().await.is_some() {} };
+        if tokio::time::timeout(context.settings.grace_period, finished)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                attempts = attempts.len(),
+                "webhook attempts still in flight at the end of the grace period are cut off; \
+                 their deliveries are sent again after the restart"
+            );
+            attempts.abort_all();
+            while attempts.join_next().await.is_some() {}
+        }
         drop(results);
         recorder.await.ok();
     }
