@@ -8,17 +8,18 @@
 //! can expire its tokens by moving a manual clock.
 
 mod answers;
+mod config;
 mod handlers;
 mod script;
 
 pub use answers::{PERSONAL_DATA, sample_answer};
+pub use config::{Rejection, SimulatorConfig};
 pub use script::{Fault, FaultRates, Script};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -38,47 +39,6 @@ pub const TOKEN_PATH: &str = "/as/token.oauth2";
 pub const API_BASE_PATH: &str = "/captain/api";
 /// Request bodies kept for [`Simulator::request_bodies`]: the latest ones, a bounded number.
 const LOGGED_REQUESTS: usize = 1_000;
-
-/// The credentials the simulator accepts.
-#[derive(Debug, Clone)]
-pub struct SimulatorConfig {
-    pub client_id: String,
-    pub client_secret: String,
-    pub username: String,
-    pub password: String,
-    pub scope: String,
-    /// `expires_in` of the tokens it issues.
-    pub token_lifetime: Duration,
-    /// When set, an unknown instance ID is not a 404 but a journey that starts following this
-    /// script at its first fetch (benchmarks track many journeys without listing them).
-    pub unknown_journeys: Option<Script>,
-    /// v1 answers' `data` is padded with verification checks to about this many bytes, the
-    /// size of a real one (benchmarks); 0: no padding.
-    pub data_bytes: usize,
-}
-
-impl Default for SimulatorConfig {
-    fn default() -> Self {
-        Self {
-            client_id: "journeyd-sim-client".into(),
-            client_secret: "sim-client-secret".into(),
-            username: "sim-user@example.com".into(),
-            password: "sim-password".into(),
-            scope: "gbg.token".into(),
-            token_lifetime: Duration::from_secs(300),
-            unknown_journeys: None,
-            data_bytes: 0,
-        }
-    }
-}
-
-/// A request the simulator turned away, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub path: String,
-    pub status: u16,
-    pub reason: String,
-}
 
 struct SimJourney {
     /// The API version it was started on: the only one that knows it.
