@@ -147,6 +147,7 @@ pub async fn run(
         clock.clone(),
         liveness.clone(),
     );
+    let activity = scheduler.activity();
     let endpoints: Vec<_> = settings.webhooks.iter().map(|e| e.row()).collect();
     store.take_database().await.map_err(DaemonError::Database)?;
     store
@@ -184,6 +185,7 @@ pub async fn run(
             stalled_after: config.poll.scan_interval * 3 + Duration::from_secs(10),
             gauges: Arc::default(),
             tokens: settings.api_tokens.clone(),
+            activity,
         };
         tokio::spawn(http::serve(listener, state, limits, tls, shutdown.clone()))
     });

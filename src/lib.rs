@@ -6,7 +6,8 @@
 //! - [`storage`]: the database behind one [`storage::Store`] interface;
 //! - [`journey`]: the domain types; [`policy`]: the pure decisions (what a poll's result means,
 //!   when to poll next);
-//! - [`scheduler`]: claims due journeys, polls them, records results; [`flow`]: how many
+//! - [`scheduler`]: claims due journeys, polls them, records results, and tells [`activity`]
+//!   what it is doing; [`flow`]: how many
 //!   requests may start now (rate budget, 429 slowdown, outage probing); [`daemon`] wires it up;
 //! - [`housekeeping`]: stuck check, gauges, retention, database maintenance, on timers;
 //! - [`events`], [`telemetry`]: structured log events and metrics; [`http`]: `/metrics`,
@@ -14,9 +15,11 @@
 //!   [`shutdown`]: signal handling; [`open_files`]: the open-file limit and what fits in it;
 //! - [`simulator`], [`demo`]: a simulated GBG GO and the demo that runs the daemon against it.
 
+pub mod activity;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod demo;
 pub mod events;

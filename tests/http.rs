@@ -49,6 +49,7 @@ async fn serve(h: &Harness) -> Surface {
         stalled_after: Duration::from_secs(13),
         gauges: Arc::default(),
         tokens: Arc::default(),
+        activity: h.scheduler().activity(),
     };
     let limits = journeyd::daemon::listener_limits(&h.config);
     tokio::spawn(http::serve(listener, state, limits, None, stop.clone()));

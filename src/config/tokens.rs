@@ -78,7 +78,7 @@ impl ApiTokens {
     }
 
     /// Parses a tokens file's text; an error is the line's number and what is wrong with it.
-    fn parse(text: &str) -> Result<Self, (usize, String)> {
+    pub(crate) fn parse(text: &str) -> Result<Self, (usize, String)> {
         let mut entries: Vec<Entry> = Vec::new();
         for (index, line) in text.lines().enumerate() {
             let number = index + 1;

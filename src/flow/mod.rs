@@ -14,8 +14,10 @@
 //!   hour-long outage is not sent at once.
 
 mod event;
+mod report;
 
 pub use event::FlowEvent;
+pub use report::{ApiState, FlowReport};
 
 use std::collections::VecDeque;
 use std::time::Duration;

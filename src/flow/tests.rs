@@ -173,3 +173,23 @@ fn a_probe_that_finds_nothing_due_is_not_lost() {
     flow.give_back(1);
     assert_eq!(flow.admit(t(61.0), 1).allowed, 1);
 }
+
+#[test]
+fn the_report_names_healthy_slowed_and_down() {
+    let mut flow = flow(20.0);
+    assert_eq!(flow.report(t(0.0)).state, ApiState::Healthy);
+    flow.observe(t(0.0), Signal::TooManyRequests);
+    let slowed = flow.report(t(30.0));
+    assert_eq!(slowed.state, ApiState::Slowed);
+    assert_eq!((slowed.rate, slowed.max_rate), (15.0, 20.0));
+    assert_eq!(flow.report(t(60.0)).state, ApiState::Healthy);
+    flow.observe(t(61.0), Signal::AccessDenied);
+    assert_eq!(
+        flow.report(t(62.0)).state,
+        ApiState::Down {
+            cause: DownCause::AccessDenied,
+            since: t(61.0),
+            next_probe: t(121.0),
+        }
+    );
+}

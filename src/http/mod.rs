@@ -1,7 +1,8 @@
 //! journeyd's HTTP surface on `http.listen`: for operators `/metrics` (Prometheus text format),
 //! `/healthz` (the process is alive and its scheduler loop turns) and `/readyz` (the database
 //! answers and takes writes, and a token was obtained, or none was needed yet); for
-//! applications the `/v1` API ([`v1`]), when tokens are configured.
+//! applications the `/v1` API ([`v1`]) and for people the console ([`crate::console`]), when
+//! tokens are configured.
 
 mod connection;
 mod gauges;
@@ -29,9 +30,11 @@ use tokio::sync::Mutex;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::Activity;
 use crate::api::{GbgClient, TokenHealth};
 use crate::clock::{Clock, duration_between, format_timestamp};
 use crate::config::ApiTokens;
+use crate::console;
 use crate::service::Liveness;
 use crate::storage::Store;
 
@@ -50,8 +53,10 @@ pub struct HttpState {
     pub stalled_after: Duration,
     /// Gauges about the table, refreshed from indexed queries at each scrape.
     pub gauges: Arc<Mutex<TableGauges>>,
-    /// The API's tokens; empty: the `/v1` API is off.
+    /// The API's tokens; empty: the `/v1` API and the console are off.
     pub tokens: Arc<ApiTokens>,
+    /// What the scheduler is doing, for the console.
+    pub activity: Arc<Activity>,
 }
 
 /// Binds the listener (at start, so a taken port stops journeyd before it does anything).
@@ -84,15 +89,17 @@ pub async fn serve(
     if state.tokens.is_empty() {
         tracing::info!(
             event = "http_api_off",
-            "no API tokens configured (`http.tokens_file`): the /v1 API is off"
+            "no API tokens configured (`http.tokens_file`): the /v1 API and the console are off"
         );
     } else {
         tracing::info!(
             event = "http_api_on",
             tokens = state.tokens.len(),
-            "serving the /v1 API"
+            "serving the /v1 API and the console at /console/"
         );
-        app = app.nest("/v1", v1::routes(state.tokens.clone()));
+        app = app
+            .nest("/v1", v1::routes(state.tokens.clone()))
+            .merge(console::routes(state.tokens.clone()));
     }
     let app = app.with_state(state);
     server::serve(listener, app, limits, tls, shutdown).await;

@@ -82,6 +82,7 @@ impl Scheduler {
         };
         let claimed = claims.len();
         shared.flow().give_back(admission.allowed - claimed);
+        shared.activity.requests_started(now, claimed);
         shared
             .in_flight()
             .extend(claims.iter().map(|claim| claim.instance_id.clone()));

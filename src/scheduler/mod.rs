@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::Activity;
 use crate::api::GbgClient;
 use crate::clock::{self, Clock};
 use crate::flow::{DownCause, FlowControl, FlowSettings};
@@ -93,6 +94,7 @@ struct Shared {
     wakeup: Arc<Wakeup>,
     writer: RecordWriter,
     liveness: Arc<Liveness>,
+    activity: Arc<Activity>,
     /// Journeys claimed and not yet written back: the leases the heartbeat renews.
     in_flight: Mutex<HashSet<String>>,
 }
@@ -124,6 +126,7 @@ impl Scheduler {
         liveness: Arc<Liveness>,
     ) -> Self {
         let wakeup = Arc::new(Wakeup::default());
+        let clock_now = clock.now();
         let writer_stop = CancellationToken::new();
         let (writer, writer_task) = RecordWriter::spawn(
             store.clone(),
@@ -143,11 +146,17 @@ impl Scheduler {
                 wakeup,
                 writer,
                 liveness,
+                activity: Arc::new(Activity::new(clock_now)),
                 in_flight: Mutex::default(),
             }),
             writer_task,
             writer_stop,
         }
+    }
+
+    /// What this scheduler is doing, as it goes: for the console.
+    pub fn activity(&self) -> Arc<Activity> {
+        self.shared.activity.clone()
     }
 
     /// The request rate the flow control allows now, in requests per second.
@@ -245,6 +254,7 @@ impl Scheduler {
             {
                 let flow = shared.flow();
                 metrics::set_flow(flow.rate(now), flow.down());
+                shared.activity.flow(flow.report(now));
             }
             let dispatched = if shared.writer.holds_results() {
                 // The database could not take the latest results: claim nothing until they

@@ -55,6 +55,7 @@ pub(super) async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedS
         verdict = shared.writer.submit(fallback.update).await.await;
     }
     shared.in_flight().remove(&journey.instance_id);
+    shared.activity.poll_finished();
     let instance_id = &journey.instance_id;
     match verdict {
         Verdict::Written => events.iter().for_each(|event| event.emit()),

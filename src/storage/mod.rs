@@ -17,11 +17,12 @@ mod sqlite;
 
 pub use fault::WriteFault;
 pub use health::WriteHealth;
-pub use outbox::WebhookStore;
+pub use outbox::{AttemptFilter, AttemptRow, WebhookStore};
 pub use postgres::PostgresStore;
 pub use rows::{
-    Abandoned, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListCursor, ListFilter,
-    NewlyStuck, Prunable, Retention, STUCK_AGE, STUCK_STATUS, StuckRules, TransitionRow,
+    Abandoned, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, JourneyTotals,
+    ListCursor, ListFilter, NewlyStuck, Prunable, Retention, STUCK_AGE, STUCK_STATUS, SearchFilter,
+    StuckRules, TransitionRow,
 };
 pub use sqlite::SqliteStore;
 
@@ -200,6 +201,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         detail: &str,
     ) -> Result<Vec<Abandoned>, StoreError>;
+
+    /// How many journeys there are, and how many had an error since `errors_since`.
+    async fn totals(&self, errors_since: Timestamp) -> Result<JourneyTotals, StoreError>;
+
+    /// A page of journeys whose instance ID starts with `filter.prefix`, by ID.
+    async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError>;
+
+    /// The `limit` stuck journeys that started first.
+    async fn stuck(&self, limit: u32) -> Result<Vec<JourneyRow>, StoreError>;
 
     /// The webhook outbox.
     fn webhooks(&self) -> &dyn WebhookStore;

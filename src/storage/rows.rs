@@ -125,6 +125,38 @@ impl JourneyPage {
     }
 }
 
+/// Which journeys the console's search returns, by instance ID.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchFilter {
+    /// The instance ID or its first characters.
+    pub prefix: String,
+    /// The filters of `journeyd list`: status (compared without regard to case or
+    /// underscores), still polled or not, stuck only.
+    pub status: Option<String>,
+    pub active: Option<bool>,
+    pub stuck: bool,
+    pub limit: u32,
+    /// Only journeys whose ID sorts after this one: the next page.
+    pub after: Option<String>,
+}
+
+impl SearchFilter {
+    /// The smallest text above every ID that starts with the prefix, in byte order: the
+    /// prefix followed by the highest character.
+    pub(super) fn upper_bound(&self) -> String {
+        format!("{}{}", self.prefix, char::MAX)
+    }
+}
+
+/// Figures for the console's overview beside [`JourneyStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JourneyTotals {
+    /// Every journey in the table, polled or not.
+    pub journeys: i64,
+    /// Journeys whose latest error came since the time asked about.
+    pub errored: i64,
+}
+
 /// When a journey counts as stuck, from `stuck.*`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StuckRules {

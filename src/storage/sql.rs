@@ -333,3 +333,27 @@ pub const JOURNEY: &str = "SELECT * FROM journeys WHERE instance_id = $1";
 pub const TRANSITIONS: &str = "\
     SELECT id, instance_id, from_status, to_status, observed_at \
     FROM journey_transitions WHERE instance_id = $1 ORDER BY id";
+
+/// Every journey, counted: SQLite counts the table's pages without reading its rows.
+pub const COUNT_JOURNEYS: &str = "SELECT count(*) FROM journeys";
+
+/// Journeys whose latest error came at `$1` or later, down `journeys_last_error`.
+pub const COUNT_ERRORS_SINCE: &str = "\
+    SELECT count(*) FROM journeys WHERE last_error_at IS NOT NULL AND last_error_at >= $1";
+
+/// The console's search: journeys whose ID is in `[$1, $2)` (a prefix and its upper bound),
+/// with the filters of `journeyd list` (`$3` status key, `$4` active flag, `$5` stuck only),
+/// after ID `$6`, at most `$7`; by ID, down the primary key.
+pub const SEARCH: &str = "\
+    SELECT * FROM journeys \
+    WHERE instance_id >= $1 AND instance_id < $2 \
+      AND (CAST($3 AS TEXT) IS NULL OR replace(lower(status), '_', '') = $3) \
+      AND (CAST($4 AS BOOLEAN) IS NULL OR (stopped_at IS NULL) = $4) \
+      AND (NOT $5 OR stuck_since IS NOT NULL) \
+      AND (CAST($6 AS TEXT) IS NULL OR instance_id > $6) \
+    ORDER BY instance_id LIMIT $7";
+
+/// The `$1` stuck journeys that started first, down `journeys_stuck`.
+pub const STUCK_OLDEST: &str = "\
+    SELECT * FROM journeys WHERE stuck_since IS NOT NULL \
+    ORDER BY COALESCE(created_time, enqueued_at), instance_id LIMIT $1";

@@ -14,9 +14,9 @@ use sqlx::{AssertSqlSafe, Postgres};
 
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
-    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WebhookStore,
-    WriteHealth, api_version_column, outbox, shared, sql,
+    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, JourneyTotals,
+    ListFilter, NewlyStuck, Prunable, Retention, SearchFilter, Store, StoreError, StuckRules,
+    TransitionRow, WebhookStore, WriteHealth, api_version_column, outbox, shared, sql,
 };
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, status_key};
@@ -24,7 +24,8 @@ use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, stat
 mod statements;
 
 use statements::{
-    ACTIVE_BY_STATUS, JOURNEY, LIST, MARK_STUCK_BY_AGE, MARK_STUCK_BY_STATUS, TRANSITIONS,
+    ACTIVE_BY_STATUS, JOURNEY, LIST, MARK_STUCK_BY_AGE, MARK_STUCK_BY_STATUS, SEARCH, STUCK_OLDEST,
+    TRANSITIONS,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -331,6 +332,39 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(JourneyPage::of(rows, filter.limit))
+    }
+
+    async fn totals(&self, errors_since: Timestamp) -> Result<JourneyTotals, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(JourneyTotals {
+            journeys: sqlx::query_scalar(sql::COUNT_JOURNEYS)
+                .fetch_one(&mut *conn)
+                .await?,
+            errored: sqlx::query_scalar(sql::COUNT_ERRORS_SINCE)
+                .bind(errors_since)
+                .fetch_one(&mut *conn)
+                .await?,
+        })
+    }
+
+    async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
+        Ok(sqlx::query_as(AssertSqlSafe(SEARCH.as_str()))
+            .bind(&filter.prefix)
+            .bind(filter.upper_bound())
+            .bind(filter.status.as_deref().map(status_key))
+            .bind(filter.active)
+            .bind(filter.stuck)
+            .bind(filter.after.as_deref())
+            .bind(i64::from(filter.limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn stuck(&self, limit: u32) -> Result<Vec<JourneyRow>, StoreError> {
+        Ok(sqlx::query_as(AssertSqlSafe(STUCK_OLDEST.as_str()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn abandon(

@@ -55,6 +55,25 @@ static JOURNEY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 pub(super) static JOURNEY: LazyLock<String> =
     LazyLock::new(|| format!("{} WHERE instance_id = $1", *SELECT_JOURNEYS));
 
+/// A statement reading whole `journeys` rows (`SELECT *`), with its rows rendered as
+/// [`JOURNEY`]'s and kept in `order`.
+fn journey_rows(statement: &str, order: &str) -> String {
+    format!(
+        "SELECT {} FROM ({statement}) AS journeys ORDER BY {order}",
+        *JOURNEY_COLUMNS
+    )
+}
+
+pub(super) static SEARCH: LazyLock<String> =
+    LazyLock::new(|| journey_rows(sql::SEARCH, "instance_id"));
+
+pub(super) static STUCK_OLDEST: LazyLock<String> = LazyLock::new(|| {
+    journey_rows(
+        sql::STUCK_OLDEST,
+        "COALESCE(created_time, enqueued_at), instance_id",
+    )
+});
+
 /// As SQLite's; the cursor keeps the enqueue time's microseconds, which the row's text drops.
 pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
     format!(

@@ -11,9 +11,9 @@ use sqlx::Sqlite;
 use sqlx::sqlite::SqlitePool;
 
 use super::{
-    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter,
-    NewlyStuck, Prunable, Retention, Store, StoreError, StuckRules, TransitionRow, WebhookStore,
-    WriteHealth, outbox, shared, sql,
+    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, JourneyTotals,
+    ListFilter, NewlyStuck, Prunable, Retention, SearchFilter, Store, StoreError, StuckRules,
+    TransitionRow, WebhookStore, WriteHealth, outbox, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
@@ -295,6 +295,39 @@ impl Store for SqliteStore {
             .fetch_all(&self.readers)
             .await?;
         Ok(JourneyPage::of(rows, filter.limit))
+    }
+
+    async fn totals(&self, errors_since: Timestamp) -> Result<JourneyTotals, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        Ok(JourneyTotals {
+            journeys: sqlx::query_scalar(sql::COUNT_JOURNEYS)
+                .fetch_one(&mut *conn)
+                .await?,
+            errored: sqlx::query_scalar(sql::COUNT_ERRORS_SINCE)
+                .bind(format_timestamp(errors_since))
+                .fetch_one(&mut *conn)
+                .await?,
+        })
+    }
+
+    async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
+        Ok(sqlx::query_as(sql::SEARCH)
+            .bind(&filter.prefix)
+            .bind(filter.upper_bound())
+            .bind(filter.status.as_deref().map(status_key))
+            .bind(filter.active)
+            .bind(filter.stuck)
+            .bind(filter.after.as_deref())
+            .bind(filter.limit)
+            .fetch_all(&self.readers)
+            .await?)
+    }
+
+    async fn stuck(&self, limit: u32) -> Result<Vec<JourneyRow>, StoreError> {
+        Ok(sqlx::query_as(sql::STUCK_OLDEST)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await?)
     }
 
     async fn abandon(
