@@ -17,7 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{daemon_config, polling_rate, settings, start, start_fake};
+use common::{daemon_config, fresh_postgres, polling_rate, settings, start, start_fake};
 use journeyd::api::v1;
 use journeyd::clock::{self, Clock, SystemClock, Timestamp, format_timestamp};
 use journeyd::config::Config;
@@ -237,23 +237,6 @@ async fn database_size(url: &str) -> u64 {
     .await
     .unwrap();
     size as u64
-}
-
-/// A new, empty PostgreSQL database; returns its URL.
-async fn fresh_postgres(admin: &str, name: &str) -> String {
-    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-    let mut url: reqwest::Url = admin.parse().unwrap();
-    url.set_path(name);
-    url.to_string()
 }
 
 /// Milliseconds spent clearing every journey's data, then forgetting `FORGOTTEN` journeys, on

@@ -39,7 +39,7 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
     let rows = r#"[{"instance_id": "j10", "unchanged_polls": 1, "created_time": null,
                    "polled_at": "2026-01-01T00:00:00Z", "next_poll_at": null,
                    "expected_polls": 0}]"#;
-    let statements: [(&str, &str, &[Value], &[&str]); 13] = [
+    let statements: [(&str, &str, &[Value], &[&str]); 15] = [
         (
             "claim",
             sql::CLAIM_DUE_POSTGRES,
@@ -90,7 +90,19 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
             "stuck by reason",
             sql::STUCK_BY_REASON,
             &[],
-            &["journeys_stuck"],
+            &["journeys_stuck_oldest"],
+        ),
+        (
+            "errors in the last hour",
+            sql::COUNT_ERRORS_SINCE,
+            &[Time(now)],
+            &["journeys_last_error"],
+        ),
+        (
+            "stuck, oldest first",
+            sql::STUCK_OLDEST,
+            &[Int(500)],
+            &["journeys_stuck_oldest"],
         ),
         (
             "retention",

@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each benchmark uses its own part of this module
 
 use std::path::Path;
+
+use sqlx::Connection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,4 +173,21 @@ pub async fn polling_rate(handle: &PrometheusHandle) -> f64 {
     let before = polls(handle);
     tokio::time::sleep(Duration::from_secs(SECONDS)).await;
     (polls(handle) - before) / SECONDS as f64
+}
+
+/// A new, empty PostgreSQL database; returns its URL.
+pub async fn fresh_postgres(admin: &str, name: &str) -> String {
+    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let mut url: reqwest::Url = admin.parse().unwrap();
+    url.set_path(name);
+    url.to_string()
 }

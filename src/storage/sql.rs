@@ -353,7 +353,7 @@ pub const SEARCH: &str = "\
       AND (CAST($6 AS TEXT) IS NULL OR instance_id > $6) \
     ORDER BY instance_id LIMIT $7";
 
-/// The `$1` stuck journeys that started first, down `journeys_stuck`.
+/// The `$1` stuck journeys that started first, down `journeys_stuck_oldest`.
 pub const STUCK_OLDEST: &str = "\
     SELECT * FROM journeys WHERE stuck_since IS NOT NULL \
     ORDER BY COALESCE(created_time, enqueued_at), instance_id LIMIT $1";

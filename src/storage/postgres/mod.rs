@@ -323,6 +323,9 @@ impl Store for PostgresStore {
     async fn list(&self, filter: &ListFilter) -> Result<JourneyPage, StoreError> {
         let after = filter.after.as_ref();
         let rows = sqlx::query_as(AssertSqlSafe(LIST.as_str()))
+            // Planned for the filters given, each time: a plan kept for any filters would
+            // choose its index without knowing which of them are set.
+            .persistent(false)
             .bind(filter.status.as_deref().map(status_key))
             .bind(filter.active)
             .bind(i64::from(filter.limit))
@@ -349,6 +352,7 @@ impl Store for PostgresStore {
 
     async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
         Ok(sqlx::query_as(AssertSqlSafe(SEARCH.as_str()))
+            .persistent(false)
             .bind(&filter.prefix)
             .bind(filter.upper_bound())
             .bind(filter.status.as_deref().map(status_key))

@@ -56,7 +56,7 @@ pub(super) static JOURNEY: LazyLock<String> =
     LazyLock::new(|| format!("{} WHERE instance_id = $1", *SELECT_JOURNEYS));
 
 /// A statement reading whole `journeys` rows (`SELECT *`), with its rows rendered as
-/// [`JOURNEY`]'s and kept in `order`.
+/// [`JOURNEY`]'s and kept in `order` (of its columns as stored: `journeys.` names them).
 fn journey_rows(statement: &str, order: &str) -> String {
     format!(
         "SELECT {} FROM ({statement}) AS journeys ORDER BY {order}",
@@ -65,16 +65,18 @@ fn journey_rows(statement: &str, order: &str) -> String {
 }
 
 pub(super) static SEARCH: LazyLock<String> =
-    LazyLock::new(|| journey_rows(sql::SEARCH, "instance_id"));
+    LazyLock::new(|| journey_rows(sql::SEARCH, "journeys.instance_id"));
 
 pub(super) static STUCK_OLDEST: LazyLock<String> = LazyLock::new(|| {
     journey_rows(
         sql::STUCK_OLDEST,
-        "COALESCE(created_time, enqueued_at), instance_id",
+        "COALESCE(journeys.created_time, journeys.enqueued_at), journeys.instance_id",
     )
 });
 
 /// As SQLite's; the cursor keeps the enqueue time's microseconds, which the row's text drops.
+/// `journeys.` in `ORDER BY`: a bare `enqueued_at` there would be the text column of the select
+/// list, which no index holds: every row would be read and sorted.
 pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, to_char(enqueued_at AT TIME ZONE 'UTC', \
@@ -85,7 +87,7 @@ pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
            AND (NOT $4 OR stuck_since IS NOT NULL) \
            AND ($5::timestamptz IS NULL \
                 OR (enqueued_at, instance_id) < ($5::timestamptz, $6::text)) \
-         ORDER BY enqueued_at DESC, instance_id DESC LIMIT $3",
+         ORDER BY journeys.enqueued_at DESC, journeys.instance_id DESC LIMIT $3",
         *JOURNEY_COLUMNS
     )
 });

@@ -40,8 +40,24 @@ async fn periodic_statements_use_indexes() {
             ACTIVE_BY_STATUS,
             "journeys_active_status",
         ),
-        ("stuck by reason", sql::STUCK_BY_REASON, "journeys_stuck"),
+        (
+            "stuck by reason",
+            sql::STUCK_BY_REASON,
+            "journeys_stuck_oldest",
+        ),
         ("due count", sql::COUNT_DUE, "journeys_due"),
+        // The console's reads.
+        (
+            "errors in the last hour",
+            sql::COUNT_ERRORS_SINCE,
+            "journeys_last_error",
+        ),
+        (
+            "stuck, oldest first",
+            sql::STUCK_OLDEST,
+            "journeys_stuck_oldest",
+        ),
+        ("search", sql::SEARCH, "sqlite_autoindex_journeys_1"),
         (
             "oldest active",
             sql::OLDEST_ACTIVE_START,
