@@ -10,7 +10,8 @@ use crate::flow::FlowReport;
 
 /// The request rate is averaged over this window.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
-const WINDOW_SECONDS: usize = RATE_WINDOW.as_secs() as usize;
+/// The window's seconds and the current one, which is not over yet.
+const BUCKETS: usize = RATE_WINDOW.as_secs() as usize + 1;
 
 #[derive(Debug)]
 pub struct Activity {
@@ -77,14 +78,15 @@ impl Activity {
 /// Requests started, counted per second over the last [`RATE_WINDOW`].
 #[derive(Debug, Default)]
 struct RecentRequests {
-    /// `(second since the epoch, requests started in it)`, indexed by second modulo the window.
-    buckets: [(i64, u64); WINDOW_SECONDS],
+    /// `(second since the epoch, requests started in it)`, indexed by second modulo their
+    /// number.
+    buckets: [(i64, u64); BUCKETS],
 }
 
 impl RecentRequests {
     fn add(&mut self, now: Timestamp, count: u64) {
         let second = now.timestamp();
-        let bucket = &mut self.buckets[second.rem_euclid(WINDOW_SECONDS as i64) as usize];
+        let bucket = &mut self.buckets[second.rem_euclid(BUCKETS as i64) as usize];
         if bucket.0 != second {
             *bucket = (second, 0);
         }
@@ -141,8 +143,8 @@ mod tests {
     fn a_bucket_is_reused_for_a_later_second() {
         let activity = Activity::new(t(0));
         activity.requests_started(t(3), 7);
-        activity.requests_started(t(13), 2);
-        assert_eq!(activity.report(t(14)).request_rate, 0.2);
+        activity.requests_started(t(14), 2);
+        assert_eq!(activity.report(t(15)).request_rate, 0.2);
     }
 
     #[test]

@@ -30,7 +30,7 @@ async fn migrations_apply_once_and_build_every_table_and_view() {
         .fetch_one(&outside)
         .await
         .unwrap();
-    assert_eq!(applied, 6);
+    assert_eq!(applied, 7);
     let relations: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' ORDER BY 1",

@@ -97,6 +97,12 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `locator` finds.
+    pub async fn click(&self, locator: Locator<'_>) {
+        let element = self.client.find(locator).await.unwrap();
+        element.click().await.unwrap();
+    }
+
     /// Saves what the browser shows as `target/tmp/console-screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");

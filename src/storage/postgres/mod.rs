@@ -339,15 +339,7 @@ impl Store for PostgresStore {
 
     async fn totals(&self, errors_since: Timestamp) -> Result<JourneyTotals, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        Ok(JourneyTotals {
-            journeys: sqlx::query_scalar(sql::COUNT_JOURNEYS)
-                .fetch_one(&mut *conn)
-                .await?,
-            errored: sqlx::query_scalar(sql::COUNT_ERRORS_SINCE)
-                .bind(errors_since)
-                .fetch_one(&mut *conn)
-                .await?,
-        })
+        Ok(shared::totals::<Postgres>(&mut conn, errors_since).await?)
     }
 
     async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {

@@ -1,4 +1,4 @@
-//! The write paths both backends share. The statements are the same (see [`super::sql`]); what
+//! The write paths (and a few reads) both backends share. The statements are the same (see [`super::sql`]); what
 //! differs is how a timestamp is bound, which [`Dialect`] says, so each write is written once.
 
 mod lifecycle;
@@ -10,6 +10,7 @@ use sqlx::{Database, Executor, IntoArguments};
 use super::dialect::{Binder, Dialect, RowsAffected};
 use super::outbox::shared::append;
 use super::row_write::RowWrite;
+use super::rows::JourneyTotals;
 use super::sql;
 use crate::clock::{Timestamp, format_timestamp};
 use crate::journey::{JourneyUpdate, UpdateOutcome};
@@ -106,6 +107,31 @@ where
         .await?;
     }
     Ok(applied)
+}
+
+/// How many journeys there are, and how many had an error since `errors_since`.
+pub(super) async fn totals<DB>(
+    conn: &mut DB::Connection,
+    errors_since: Timestamp,
+) -> Result<JourneyTotals, sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let count = async |binder: Binder<'_, DB>, conn: &mut DB::Connection| {
+        let rows: Vec<(i64,)> = binder.fetch_as(conn).await?;
+        Ok::<_, sqlx::Error>(rows.first().map_or(0, |(count,)| *count))
+    };
+    Ok(JourneyTotals {
+        journeys: count(Binder::new(sql::COUNT_JOURNEYS), &mut *conn).await?,
+        errored: count(
+            Binder::new(sql::COUNT_ERRORS_SINCE).time(Some(errors_since)),
+            &mut *conn,
+        )
+        .await?,
+    })
 }
 
 /// Which of `updates` the rows already hold (see [`sql::RECORDED`]).

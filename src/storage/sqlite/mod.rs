@@ -299,15 +299,7 @@ impl Store for SqliteStore {
 
     async fn totals(&self, errors_since: Timestamp) -> Result<JourneyTotals, StoreError> {
         let mut conn = self.readers.acquire().await?;
-        Ok(JourneyTotals {
-            journeys: sqlx::query_scalar(sql::COUNT_JOURNEYS)
-                .fetch_one(&mut *conn)
-                .await?,
-            errored: sqlx::query_scalar(sql::COUNT_ERRORS_SINCE)
-                .bind(format_timestamp(errors_since))
-                .fetch_one(&mut *conn)
-                .await?,
-        })
+        Ok(shared::totals::<Sqlite>(&mut conn, errors_since).await?)
     }
 
     async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
