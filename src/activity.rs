@@ -132,11 +132,11 @@ mod tests {
         );
         assert_eq!(activity.report(t(11)).request_rate, 105.0);
         assert_eq!(
-            activity.report(t(19)).request_rate,
+            activity.report(t(20)).request_rate,
             100.0,
-            "t(0..9) left the window"
+            "t(0) and t(9) left the window"
         );
-        assert_eq!(activity.report(t(25)).request_rate, 0.0);
+        assert_eq!(activity.report(t(21)).request_rate, 0.0);
     }
 
     #[test]
