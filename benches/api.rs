@@ -14,10 +14,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    FakeUrls, SECONDS, api_url, daemon_config, polling_rate, settings, start, start_fake,
+    FakeUrls, SECONDS, api_url, daemon_config, polling_rate, run_against_fake, settings, start,
 };
 use journeyd::clock::{SystemClock, format_timestamp};
-use journeyd::simulator::{Script, SimulatorConfig};
+use journeyd::simulator::Script;
 use journeyd::storage;
 use journeyd::telemetry::metrics;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -32,16 +32,9 @@ const TRACKED: u64 = 1_000_000;
 const READERS: usize = 4;
 
 fn main() {
-    let fake = start_fake(SimulatorConfig {
-        token_lifetime: Duration::from_secs(3_600),
-        unknown_journeys: Some(Script::polls(&[("InProgress", 0)])),
-        ..SimulatorConfig::default()
+    run_against_fake(Script::polls(&[("InProgress", 0)]), async |fake| {
+        bench(&fake).await
     });
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(bench(&fake));
 }
 
 async fn bench(fake: &FakeUrls) {

@@ -10,9 +10,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FakeUrls, daemon_config, fresh_postgres, settings, start, start_fake};
+use common::{
+    FakeUrls, daemon_config, fresh_postgres, reachable_postgres, run_against_fake, settings, start,
+};
 use journeyd::clock::{self, Clock, SystemClock, format_timestamp};
-use journeyd::simulator::{Script, SimulatorConfig};
+use journeyd::simulator::Script;
 use journeyd::storage;
 use journeyd::telemetry::metrics;
 use sqlx::Connection;
@@ -43,16 +45,9 @@ const PAGES: [(&str, &str); 10] = [
 ];
 
 fn main() {
-    let fake = start_fake(SimulatorConfig {
-        token_lifetime: Duration::from_secs(3_600),
-        unknown_journeys: Some(Script::polls(&[("InProgress", 1_000_000)])),
-        ..SimulatorConfig::default()
+    run_against_fake(Script::polls(&[("InProgress", 1_000_000)]), async |fake| {
+        bench(&fake).await
     });
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(bench(&fake));
 }
 
 async fn bench(fake: &FakeUrls) {
@@ -64,9 +59,7 @@ async fn bench(fake: &FakeUrls) {
         "SQLite",
         format!("sqlite:{}", dir.path().join("console.db").display()),
     )];
-    let admin = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    if sqlx::PgConnection::connect(&admin).await.is_ok() {
+    if let Some(admin) = reachable_postgres().await {
         backends.push((
             "PostgreSQL",
             fresh_postgres(&admin, "journeyd_bench_console").await,

@@ -17,7 +17,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{daemon_config, fresh_postgres, polling_rate, settings, start, start_fake};
+use common::{
+    daemon_config, fresh_postgres, polling_rate, reachable_postgres, settings, start, start_fake,
+};
 use journeyd::api::v1;
 use journeyd::clock::{self, Clock, SystemClock, Timestamp, format_timestamp};
 use journeyd::config::Config;
@@ -85,9 +87,7 @@ fn median(rates: &mut [f64]) -> f64 {
 async fn storage_costs(dir: &std::path::Path) {
     let sqlite = |name: &str| format!("sqlite:{}", dir.join(name).display());
     let mut backends = vec![("SQLite", sqlite("all.db"), sqlite("none.db"))];
-    let admin = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    if sqlx::PgConnection::connect(&admin).await.is_ok() {
+    if let Some(admin) = reachable_postgres().await {
         backends.push((
             "PostgreSQL",
             fresh_postgres(&admin, "journeyd_bench_all").await,

@@ -12,7 +12,7 @@ use journeyd::clock::SystemClock;
 use journeyd::config::{ApiTokens, BaseUrls, Config, Credentials, DaemonSettings};
 use journeyd::journey::ApiVersion;
 use journeyd::secret::Secret;
-use journeyd::simulator::{Simulator, SimulatorConfig};
+use journeyd::simulator::{Script, Simulator, SimulatorConfig};
 use journeyd::storage::{self, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -173,6 +173,34 @@ pub async fn polling_rate(handle: &PrometheusHandle) -> f64 {
     let before = polls(handle);
     tokio::time::sleep(Duration::from_secs(SECONDS)).await;
     (polls(handle) - before) / SECONDS as f64
+}
+
+/// The PostgreSQL server's admin URL (`TEST_POSTGRES_URL`, else the local one), if it answers.
+pub async fn reachable_postgres() -> Option<String> {
+    let admin = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    sqlx::PgConnection::connect(&admin)
+        .await
+        .ok()
+        .map(|_| admin)
+}
+
+/// Runs `bench` on a multi-threaded runtime against the fake GBG GO, which answers journeys
+/// it does not know with `unknown_journeys` and issues tokens that last the whole run.
+pub fn run_against_fake<F: Future<Output = ()>>(
+    unknown_journeys: Script,
+    bench: impl FnOnce(FakeUrls) -> F,
+) {
+    let fake = start_fake(SimulatorConfig {
+        token_lifetime: Duration::from_secs(3_600),
+        unknown_journeys: Some(unknown_journeys),
+        ..SimulatorConfig::default()
+    });
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench(fake));
 }
 
 /// A new, empty PostgreSQL database; returns its URL.

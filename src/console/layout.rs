@@ -26,6 +26,41 @@ impl Section {
 
 /// A whole page: `title`, the navigation with `section` marked, who is signed in, `body`.
 pub(super) fn page(title: &str, section: Section, caller: &Caller, body: Markup) -> Html<String> {
+    let header = html! {
+        header {
+            a.brand href="/console/" { "journeyd" }
+            nav {
+                @for (entry, label, href) in Section::ALL {
+                    a href=(href) aria-current=[(entry == section).then_some("page")] { (label) }
+                }
+            }
+            form.find method="get" action="/console/journeys" {
+                input #find type="search" name="q" placeholder="Instance ID or its start"
+                    aria-label="Find a journey by instance ID";
+                button #find-button type="submit" { "Find" }
+            }
+            span.caller { "signed in as " strong { (caller.name) } }
+        }
+    };
+    document(title, Some(header), body)
+}
+
+/// What a browser shows when it has no valid credentials (with the 401's challenge, it asks).
+pub(super) fn sign_in_page() -> Html<String> {
+    document(
+        "Sign in",
+        None,
+        html! {
+            p { "The console needs a token of journeyd's HTTP API (read or write scope)." }
+            p { "Sign in with the token's " strong { "name" } " as user name and the "
+                strong { "token" } " as password." }
+        },
+    )
+}
+
+/// The HTML document around a page: its header (`None` where nobody may be signed in, and
+/// then without the script, which only refreshes signed-in pages) and its body.
+fn document(title: &str, header: Option<Markup>, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -35,60 +70,15 @@ pub(super) fn page(title: &str, section: Section, caller: &Caller, body: Markup)
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · journeyd" }
                     link rel="stylesheet" href=(assets::STYLESHEET);
-                    script src=(assets::SCRIPT) defer {}
+                    @if header.is_some() { script src=(assets::SCRIPT) defer {} }
                 }
                 body {
-                    header {
-                        a.brand href="/console/" { "journeyd" }
-                        nav {
-                            @for (entry, label, href) in Section::ALL {
-                                a href=(href) aria-current=[(entry == section).then_some("page")] {
-                                    (label)
-                                }
-                            }
-                        }
-                        form.find method="get" action="/console/journeys" {
-                            input #find type="search" name="q" placeholder="Instance ID or its start"
-                                aria-label="Find a journey by instance ID";
-                            button #find-button type="submit" { "Find" }
-                        }
-                        span.caller { "signed in as " strong { (caller.name) } }
-                    }
+                    @if let Some(header) = header { (header) }
                     main {
                         h1 { (title) }
                         (body)
                     }
                 }
-            }
-        }
-        .into_string(),
-    )
-}
-
-/// What a browser shows when it has no valid credentials (with the 401's challenge, it asks).
-pub(super) fn sign_in_page() -> Html<String> {
-    bare_page(
-        "Sign in",
-        html! {
-            p { "The console needs a token of journeyd's HTTP API (read or write scope)." }
-            p { "Sign in with the token's " strong { "name" } " as user name and the "
-                strong { "token" } " as password." }
-        },
-    )
-}
-
-/// A page of its own, without navigation: nobody may be signed in.
-fn bare_page(title: &str, body: Markup) -> Html<String> {
-    Html(
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    title { (title) " · journeyd" }
-                    link rel="stylesheet" href=(assets::STYLESHEET);
-                }
-                body { main { h1 { (title) } (body) } }
             }
         }
         .into_string(),
@@ -124,6 +114,6 @@ impl IntoResponse for ConsoleError {
             p.problem { (self.to_string()) }
             p { a href="/console/" { "Back to the overview" } }
         };
-        (status, bare_page(title, body)).into_response()
+        (status, document(title, None, body)).into_response()
     }
 }

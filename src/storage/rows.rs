@@ -148,6 +148,23 @@ impl SearchFilter {
     }
 }
 
+/// Binds a [`SearchFilter`] to [`super::sql::SEARCH`] (or its PostgreSQL rendering) in its
+/// numbered order. A macro: each backend's query takes the values through its own `Encode`.
+macro_rules! bind_search {
+    ($query:expr, $filter:expr) => {{
+        let filter: &$crate::storage::SearchFilter = $filter;
+        $query
+            .bind(filter.prefix.as_str())
+            .bind(filter.upper_bound())
+            .bind(filter.status.as_deref().map($crate::journey::status_key))
+            .bind(filter.active)
+            .bind(filter.stuck)
+            .bind(filter.after.as_deref())
+            .bind(i64::from(filter.limit))
+    }};
+}
+pub(super) use bind_search;
+
 /// Figures for the console's overview beside [`JourneyStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JourneyTotals {

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres};
 
+use super::rows::bind_search;
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, JourneyTotals,
@@ -343,17 +344,8 @@ impl Store for PostgresStore {
     }
 
     async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
-        Ok(sqlx::query_as(AssertSqlSafe(SEARCH.as_str()))
-            .persistent(false)
-            .bind(&filter.prefix)
-            .bind(filter.upper_bound())
-            .bind(filter.status.as_deref().map(status_key))
-            .bind(filter.active)
-            .bind(filter.stuck)
-            .bind(filter.after.as_deref())
-            .bind(i64::from(filter.limit))
-            .fetch_all(&self.pool)
-            .await?)
+        let query = sqlx::query_as(AssertSqlSafe(SEARCH.as_str())).persistent(false);
+        Ok(bind_search!(query, filter).fetch_all(&self.pool).await?)
     }
 
     async fn stuck(&self, limit: u32) -> Result<Vec<JourneyRow>, StoreError> {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use sqlx::Sqlite;
 use sqlx::sqlite::SqlitePool;
 
+use super::rows::bind_search;
 use super::{
     Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, JourneyTotals,
     ListFilter, NewlyStuck, Prunable, Retention, SearchFilter, Store, StoreError, StuckRules,
@@ -303,14 +304,7 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
-        Ok(sqlx::query_as(sql::SEARCH)
-            .bind(&filter.prefix)
-            .bind(filter.upper_bound())
-            .bind(filter.status.as_deref().map(status_key))
-            .bind(filter.active)
-            .bind(filter.stuck)
-            .bind(filter.after.as_deref())
-            .bind(filter.limit)
+        Ok(bind_search!(sqlx::query_as(sql::SEARCH), filter)
             .fetch_all(&self.readers)
             .await?)
     }
