@@ -11,7 +11,7 @@
 //!   requests may start now (rate budget, 429 slowdown, outage probing); [`daemon`] wires it up;
 //! - [`housekeeping`]: stuck check, gauges, retention, database maintenance, on timers;
 //! - [`events`], [`telemetry`]: structured log events and metrics; [`http`]: `/metrics`,
-//!   `/healthz`, `/readyz`; [`service`]: liveness and systemd notifications;
+//!   `/healthz`, `/readyz`, the `/v1` API and the operator console; [`service`]: liveness and systemd notifications;
 //!   [`shutdown`]: signal handling; [`open_files`]: the open-file limit and what fits in it;
 //! - [`simulator`], [`demo`]: a simulated GBG GO and the demo that runs the daemon against it.
 
@@ -19,7 +19,6 @@ pub mod activity;
 pub mod api;
 pub mod clock;
 pub mod config;
-pub mod console;
 pub mod daemon;
 pub mod demo;
 pub mod events;

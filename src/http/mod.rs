@@ -1,10 +1,11 @@
 //! journeyd's HTTP surface on `http.listen`: for operators `/metrics` (Prometheus text format),
 //! `/healthz` (the process is alive and its scheduler loop turns) and `/readyz` (the database
 //! answers and takes writes, and a token was obtained, or none was needed yet); for
-//! applications the `/v1` API ([`v1`]) and for people the console ([`crate::console`]), when
+//! applications the `/v1` API ([`v1`]) and for people the console ([`console`]), when
 //! tokens are configured.
 
 mod connection;
+pub mod console;
 mod gauges;
 mod problem;
 mod server;
@@ -34,7 +35,6 @@ use crate::activity::Activity;
 use crate::api::{GbgClient, TokenHealth};
 use crate::clock::{Clock, duration_between, format_timestamp};
 use crate::config::ApiTokens;
-use crate::console;
 use crate::service::Liveness;
 use crate::storage::Store;
 

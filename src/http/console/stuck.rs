@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::response::Html;
 use maud::html;
 
-use super::format::{count, relative, span};
+use super::format::{count, journey_link, relative, span};
 use super::layout::{self, ConsoleError, Section};
-use super::search::journey_link;
 use crate::clock::{self, parse_timestamp};
 use crate::config::Caller;
 use crate::http::HttpState;

@@ -8,7 +8,7 @@ use axum::response::Html;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::format::{relative, time};
+use super::format::{journey_link, link, next_poll, relative, time};
 use super::layout::{self, ConsoleError, Section};
 use crate::clock::Timestamp;
 use crate::config::Caller;
@@ -34,16 +34,6 @@ pub(super) struct Params {
     stuck: Option<String>,
     /// Where the page starts: the last ID of the page before (with `q`), else a list cursor.
     after: Option<String>,
-}
-
-/// A link to the journeys page with these query parameters.
-pub(super) fn link(params: &[(&str, &str)]) -> String {
-    let given: Vec<_> = params
-        .iter()
-        .filter(|(_, value)| !value.is_empty())
-        .collect();
-    let query = serde_urlencoded::to_string(given).unwrap_or_default();
-    format!("/console/journeys?{query}")
 }
 
 pub(super) async fn page(
@@ -178,23 +168,5 @@ fn results(rows: &[JourneyRow], prefix: &str, now: Timestamp) -> Markup {
                 }
             }
         }
-    }
-}
-
-/// The journey page's address: IDs are URL-safe by their rules, but not `/`-free in theory.
-pub(super) fn journey_link(instance_id: &str) -> String {
-    let escaped: String = serde_urlencoded::to_string([("", instance_id)])
-        .unwrap_or_default()
-        .trim_start_matches('=')
-        .to_owned();
-    format!("/console/journeys/{escaped}")
-}
-
-/// When the journey is polled next, or why it is not.
-pub(super) fn next_poll(row: &JourneyRow, now: Timestamp) -> String {
-    match (&row.next_poll_at, &row.stop_reason) {
-        (Some(at), _) => relative(at, now),
-        (None, Some(reason)) => format!("stopped ({reason})"),
-        (None, None) => "not scheduled".to_owned(),
     }
 }

@@ -7,9 +7,8 @@ use axum::extract::State;
 use axum::response::Html;
 use maud::{Markup, html};
 
-use super::format::{count, relative, span};
+use super::format::{count, link, relative, span};
 use super::layout::{self, ConsoleError, Section};
-use super::search;
 use crate::activity::ActivityReport;
 use crate::clock::{self, Timestamp, format_timestamp};
 use crate::config::Caller;
@@ -75,7 +74,7 @@ fn figures(
                         tr {
                             td {
                                 @match status {
-                                    Some(status) => a href=(search::link(&[("status", status.as_str()), ("state", "active")])) { (status) },
+                                    Some(status) => a href=(link(&[("status", status.as_str()), ("state", "active")])) { (status) },
                                     None => span.muted { "not answered yet" },
                                 }
                             }

@@ -7,9 +7,8 @@ use axum::extract::{Path, State};
 use axum::response::Html;
 use maud::{Markup, html};
 
-use super::format::{count, relative, span, time};
+use super::format::{count, next_poll, relative, span, time};
 use super::layout::{self, ConsoleError, Section};
-use super::search::next_poll;
 use super::timeline::{Stretch, stretches};
 use crate::clock::{Timestamp, format_timestamp};
 use crate::config::Caller;

@@ -1,8 +1,9 @@
-//! How the console writes times, spans and numbers for people.
+//! How the console writes times, spans, numbers and links for people.
 
 use std::time::Duration;
 
 use crate::clock::{self, Timestamp, parse_timestamp};
+use crate::storage::JourneyRow;
 
 /// A span in its two largest units: `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`.
 pub(super) fn span(duration: Duration) -> String {
@@ -44,6 +45,34 @@ pub(super) fn count(value: impl Into<i128>) -> String {
         grouped.push(digit);
     }
     grouped
+}
+
+/// A link to the journeys page with these query parameters.
+pub(super) fn link(params: &[(&str, &str)]) -> String {
+    let given: Vec<_> = params
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    let query = serde_urlencoded::to_string(given).unwrap_or_default();
+    format!("/console/journeys?{query}")
+}
+
+/// The journey page's address: IDs are URL-safe by their rules, but not `/`-free in theory.
+pub(super) fn journey_link(instance_id: &str) -> String {
+    let escaped: String = serde_urlencoded::to_string([("", instance_id)])
+        .unwrap_or_default()
+        .trim_start_matches('=')
+        .to_owned();
+    format!("/console/journeys/{escaped}")
+}
+
+/// When the journey is polled next, or why it is not.
+pub(super) fn next_poll(row: &JourneyRow, now: Timestamp) -> String {
+    match (&row.next_poll_at, &row.stop_reason) {
+        (Some(at), _) => relative(at, now),
+        (None, Some(reason)) => format!("stopped ({reason})"),
+        (None, None) => "not scheduled".to_owned(),
+    }
 }
 
 #[cfg(test)]
