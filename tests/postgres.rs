@@ -1,5 +1,6 @@
-//! What only PostgreSQL does: several replicas sharing one database. Needs the server named by
-//! `TEST_POSTGRES_URL` (default 127.0.0.1:5432); each test gets a database of its own.
+//! What only PostgreSQL does: several replicas sharing one database. Runs on the server named by
+//! `TEST_POSTGRES_URL` (default 127.0.0.1:5432), or a throwaway one when nothing answers there;
+//! each test gets a database of its own.
 
 mod common;
 

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod daemon;
 pub mod openapi;
 pub mod receiver;
+mod throwaway_postgres;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -32,10 +33,21 @@ pub enum Backend {
 }
 
 /// Where the PostgreSQL tests create their databases: `TEST_POSTGRES_URL`, by default the
-/// server on 127.0.0.1:5432 (see the README). The tests need it; they never skip.
+/// server on 127.0.0.1:5432 (see the README). When nothing answers there, a server of this
+/// test binary's own, started once from the installed PostgreSQL ([`throwaway_postgres`]).
+/// The tests need one or the other; they never skip.
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let configured = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        if throwaway_postgres::answers(&configured) {
+            configured
+        } else {
+            throwaway_postgres::start()
+        }
+    })
+    .clone()
 }
 
 /// A fresh database for one test, removed with it: a SQLite file in a temporary directory, or
