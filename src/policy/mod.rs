@@ -5,6 +5,7 @@
 //! scheduler only wires it to the clock, the API and the database.
 
 mod backoff;
+mod decide;
 mod keep;
 
 pub use backoff::{ErrorCurve, ProgressCurve, jitter_seed, spread};
@@ -13,10 +14,9 @@ pub use keep::{DataKeep, KeepNamed};
 use std::time::Duration;
 
 use crate::clock::{self, Timestamp};
-use crate::events::{Finished, JourneyEvent, announcements};
+use crate::events::{JourneyEvent, announcements};
 use crate::journey::{
-    EndTimeSource, FailureClass, JourneyUpdate, PollResult, StopReason, TerminalStatuses,
-    TrackedJourney, Transition, UpdateOutcome, same_status,
+    JourneyUpdate, PollResult, StopReason, TerminalStatuses, TrackedJourney, UpdateOutcome,
 };
 
 /// How journeys are polled, from configuration.
@@ -72,184 +72,6 @@ impl Policy {
     /// What a poll's result means for the journey: the row update and the events to emit.
     pub fn decide(&self, journey: &TrackedJourney, result: PollResult, now: Timestamp) -> Decision {
         with_unstuck(journey, self.decide_result(journey, result, now))
-    }
-
-    fn decide_result(
-        &self,
-        journey: &TrackedJourney,
-        result: PollResult,
-        now: Timestamp,
-    ) -> Decision {
-        let polls = journey.polls + 1;
-        let seed = jitter_seed(&journey.instance_id, polls);
-        let update = |next_poll_at, stop, outcome| JourneyUpdate {
-            instance_id: journey.instance_id.clone(),
-            expected_polls: journey.polls,
-            polled_at: now,
-            next_poll_at,
-            stop,
-            outcome,
-            announcements: Vec::new(),
-        };
-
-        match result {
-            PollResult::Observed(observation) => {
-                let changed = journey
-                    .status
-                    .as_deref()
-                    .is_none_or(|last| !same_status(last, &observation.status));
-                let unchanged_polls = if changed {
-                    0
-                } else {
-                    journey.unchanged_polls + 1
-                };
-                let transition = changed.then(|| Transition {
-                    from: journey.status.clone(),
-                    to: observation.status.clone(),
-                });
-                let created_time = observation.created_time.or(journey.created_time);
-                let terminal = self.terminal.contains(&observation.status);
-                // Written (with the poll's time) only when it differs from the one last seen.
-                let new_outcome = observation
-                    .outcome
-                    .clone()
-                    .filter(|outcome| journey.outcome.as_ref() != Some(outcome));
-
-                let mut events = Vec::new();
-                if let Some(transition) = &transition {
-                    events.push(JourneyEvent::StatusChanged {
-                        instance_id: journey.instance_id.clone(),
-                        from: transition.from.clone(),
-                        to: transition.to.clone(),
-                    });
-                }
-                let (next_poll_at, stop, completed_time) = if terminal {
-                    // GBG GO leaves the end time out of some answers; the moment we saw the
-                    // terminal status is the best stand-in.
-                    let (completed_time, source) = observation
-                        .completed_time
-                        .unwrap_or((now, EndTimeSource::Observed));
-                    let started = created_time.unwrap_or(journey.enqueued_at);
-                    events.push(JourneyEvent::Finished(Finished {
-                        instance_id: journey.instance_id.clone(),
-                        status: observation.status.clone(),
-                        outcome: observation.outcome.clone().or(journey.outcome.clone()),
-                        created_time,
-                        completed_time,
-                        completed_time_source: source,
-                        duration_seconds: (completed_time - started).num_milliseconds() as f64
-                            / 1000.0,
-                        polls,
-                    }));
-                    (
-                        None,
-                        Some(StopReason::Terminal),
-                        Some((completed_time, source)),
-                    )
-                } else {
-                    let delay = self.progress.delay(unchanged_polls, seed);
-                    (
-                        Some(clock::add(now, delay)),
-                        None,
-                        observation.completed_time,
-                    )
-                };
-
-                Decision {
-                    update: update(
-                        next_poll_at,
-                        stop,
-                        if stop.is_none()
-                            && completed_time.is_none()
-                            && new_outcome.is_none()
-                            && journey.status.as_deref() == Some(observation.status.as_str())
-                        {
-                            UpdateOutcome::Unchanged {
-                                unchanged_polls,
-                                created_time,
-                            }
-                        } else {
-                            UpdateOutcome::Observed {
-                                status: observation.status,
-                                created_time,
-                                completed_time,
-                                outcome: new_outcome,
-                                unchanged_polls,
-                                data: transition
-                                    .as_ref()
-                                    .and(observation.data)
-                                    .and_then(|data| self.keep.apply(&data)),
-                                transition,
-                            }
-                        },
-                    ),
-                    events,
-                }
-            }
-            PollResult::Failed(failure) => {
-                let consecutive_errors = journey.consecutive_errors + 1;
-                let consecutive_not_found = if failure.class == FailureClass::NotFound {
-                    journey.consecutive_not_found + 1
-                } else {
-                    0
-                };
-                let stop = match failure.class {
-                    FailureClass::Rejected => Some(StopReason::Rejected),
-                    FailureClass::NotFound if consecutive_not_found >= self.not_found_after => {
-                        Some(StopReason::NotFound)
-                    }
-                    _ => None,
-                };
-                // A Retry-After from GBG GO is a floor under the backoff, never a shortcut.
-                let retry_in = self
-                    .errors
-                    .delay(consecutive_errors, seed)
-                    .max(failure.retry_after.unwrap_or_default());
-                let event = match stop {
-                    Some(reason) => JourneyEvent::Stopped {
-                        instance_id: journey.instance_id.clone(),
-                        reason,
-                        detail: failure.message.clone(),
-                    },
-                    None => JourneyEvent::PollFailed {
-                        instance_id: journey.instance_id.clone(),
-                        class: failure.class,
-                        error: failure.message.clone(),
-                        request_id: failure.request_id.clone(),
-                        consecutive_errors,
-                        retry_in,
-                    },
-                };
-                Decision {
-                    events: vec![event],
-                    update: update(
-                        stop.is_none().then(|| clock::add(now, retry_in)),
-                        stop,
-                        UpdateOutcome::Failed {
-                            class: failure.class,
-                            error: failure.message,
-                            request_id: failure.request_id,
-                            consecutive_errors,
-                            consecutive_not_found,
-                        },
-                    ),
-                }
-            }
-            PollResult::InvalidRow(problem) => Decision {
-                events: vec![JourneyEvent::Stopped {
-                    instance_id: journey.instance_id.clone(),
-                    reason: StopReason::InvalidRow,
-                    detail: problem.clone(),
-                }],
-                update: update(
-                    None,
-                    Some(StopReason::InvalidRow),
-                    UpdateOutcome::Stopped {
-                        error: Some(problem),
-                    },
-                ),
-            },
-        }
     }
 }
 

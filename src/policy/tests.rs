@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::parse_timestamp;
+use crate::events::Finished;
 use crate::journey::FailureClass::*;
-use crate::journey::{ApiVersion, Observation, PollFailure};
+use crate::journey::{
+    ApiVersion, EndTimeSource, FailureClass, Observation, PollFailure, Transition,
+};
 
 fn policy() -> Policy {
     Policy {

@@ -90,6 +90,8 @@ pub fn start() -> String {
         dir = dir.display(),
         parent = std::process::id(),
     );
+    // Never waited for: it outlives this test binary, whose end it watches.
+    #[allow(clippy::zombie_processes)]
     run_as_postgres(as_root, Path::new("/bin/sh"), &["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
