@@ -10,9 +10,20 @@ use super::{Config, ConfigError, invalid};
 const MIN_RESPONSE_BYTES: usize = 1024;
 
 impl Config {
+    /// Every check, in groups; the first failure is the error.
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         crate::storage::check_url(&self.database.url)
             .map_err(|err| invalid("database.url", err.to_string()))?;
+        self.check_durations()?;
+        self.check_numbers()?;
+        self.check_formats()?;
+        self.check_http()?;
+        self.check_webhooks()?;
+        Ok(())
+    }
+
+    /// Durations: none zero, and each pair in the order it must be.
+    fn check_durations(&self) -> Result<(), ConfigError> {
         let positive = [
             ("api.request_timeout", self.api.request_timeout),
             ("poll.initial_interval", self.poll.initial_interval),
@@ -56,6 +67,40 @@ impl Config {
                 "must be at least `retry.initial_backoff`",
             ));
         }
+        if self.lease.ttl < self.api.request_timeout * 2 {
+            return Err(invalid(
+                "lease.ttl",
+                "must be at least twice `api.request_timeout`, so a poll never outlives its lease",
+            ));
+        }
+        if self.retention.data_after > self.retention.finished_after {
+            return Err(invalid(
+                "retention.data_after",
+                "must be at most `retention.finished_after`: the data goes before the rows",
+            ));
+        }
+        if self.api.max_probe_interval < self.api.probe_interval {
+            return Err(invalid(
+                "api.max_probe_interval",
+                "must be at least `api.probe_interval`",
+            ));
+        }
+        if let Some((status, _)) = self
+            .stuck
+            .status_after
+            .iter()
+            .find(|(_, limit)| limit.is_zero())
+        {
+            return Err(invalid(
+                "stuck.status_after",
+                format!("gives {status:?} a zero limit; it must be longer than zero"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts, rates and factors within their ranges.
+    fn check_numbers(&self) -> Result<(), ConfigError> {
         if !(self.poll.multiplier >= 1.0 && self.poll.multiplier.is_finite()) {
             return Err(invalid(
                 "poll.multiplier",
@@ -76,12 +121,6 @@ impl Config {
                 ));
             }
         }
-        if self.lease.ttl < self.api.request_timeout * 2 {
-            return Err(invalid(
-                "lease.ttl",
-                "must be at least twice `api.request_timeout`, so a poll never outlives its lease",
-            ));
-        }
         if self.poll.concurrency == 0 {
             return Err(invalid("poll.concurrency", "must be at least 1"));
         }
@@ -91,29 +130,6 @@ impl Config {
                 format!(
                     "must be at least {MIN_RESPONSE_BYTES} bytes, not {}",
                     self.api.max_response_bytes
-                ),
-            ));
-        }
-        if let Some(pointer) = &self.api.v1_outcome_pointer
-            && !pointer.starts_with('/')
-        {
-            return Err(invalid(
-                "api.v1_outcome_pointer",
-                format!("must be a JSON pointer starting with `/`, not {pointer:?}"),
-            ));
-        }
-        if self.retention.data_after > self.retention.finished_after {
-            return Err(invalid(
-                "retention.data_after",
-                "must be at most `retention.finished_after`: the data goes before the rows",
-            ));
-        }
-        if let Some(pointer) = self.data.keep.invalid_pointer() {
-            return Err(invalid(
-                "data.keep",
-                format!(
-                    "must be \"none\", \"all\" or a list of JSON pointers starting with `/`, \
-                     and {pointer:?} is not one"
                 ),
             ));
         }
@@ -133,10 +149,26 @@ impl Config {
                 ),
             ));
         }
-        if self.api.max_probe_interval < self.api.probe_interval {
+        Ok(())
+    }
+
+    /// Values with a syntax: JSON pointers, statuses, URLs, the log filter.
+    fn check_formats(&self) -> Result<(), ConfigError> {
+        if let Some(pointer) = &self.api.v1_outcome_pointer
+            && !pointer.starts_with('/')
+        {
             return Err(invalid(
-                "api.max_probe_interval",
-                "must be at least `api.probe_interval`",
+                "api.v1_outcome_pointer",
+                format!("must be a JSON pointer starting with `/`, not {pointer:?}"),
+            ));
+        }
+        if let Some(pointer) = self.data.keep.invalid_pointer() {
+            return Err(invalid(
+                "data.keep",
+                format!(
+                    "must be \"none\", \"all\" or a list of JSON pointers starting with `/`, \
+                     and {pointer:?} is not one"
+                ),
             ));
         }
         if self
@@ -154,19 +186,6 @@ impl Config {
             http_url("api.base_url", base_url)?;
         }
         http_url("auth.token_url", &self.auth.token_url)?;
-        self.check_http()?;
-        self.check_webhooks()?;
-        if let Some((status, _)) = self
-            .stuck
-            .status_after
-            .iter()
-            .find(|(_, limit)| limit.is_zero())
-        {
-            return Err(invalid(
-                "stuck.status_after",
-                format!("gives {status:?} a zero limit; it must be longer than zero"),
-            ));
-        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|err| invalid("log.level", format!("is not a valid filter: {err}")))?;
         Ok(())
