@@ -239,59 +239,66 @@ impl FlowControl {
 
     /// Takes in what a finished request says; returns what operators should hear about.
     pub fn observe(&mut self, now: Timestamp, signal: Signal) -> Option<FlowEvent> {
-        match (&mut self.health, signal) {
-            (Health::Up { recent }, Signal::Answered | Signal::Unavailable { .. }) => {
-                if recent.len() == OUTAGE_WINDOW {
-                    recent.pop_front();
-                }
-                recent.push_back(matches!(signal, Signal::Unavailable { .. }));
-                let (failures, of) = (
-                    recent.iter().filter(|failed| **failed).count(),
-                    recent.len(),
-                );
-                if failures >= OUTAGE_MIN_FAILURES && failures * 2 > of {
-                    let retry_after = match signal {
-                        Signal::Unavailable { retry_after } => retry_after,
-                        _ => None,
-                    };
-                    self.go_down(
-                        now,
-                        DownCause::Unavailable,
-                        self.settings.probe_interval,
-                        retry_after,
-                    );
-                    return Some(FlowEvent::OutageStarted { failures, of });
-                }
-                None
-            }
-            (Health::Up { .. }, Signal::TooManyRequests) => {
+        match self.health {
+            Health::Up { .. } => self.observe_up(now, signal),
+            Health::Down { .. } => self.observe_down(now, signal),
+        }
+    }
+
+    /// While GBG GO is up: a 429 halves the rate, a denial takes it down at once, and so does
+    /// a window where most requests found it unavailable.
+    fn observe_up(&mut self, now: Timestamp, signal: Signal) -> Option<FlowEvent> {
+        let retry_after = match signal {
+            Signal::Answered => None,
+            Signal::Unavailable { retry_after } => retry_after,
+            Signal::TooManyRequests => {
                 let halved = (self.rate(now) / 2.0).max(FLOOR_RATE.min(self.settings.max_rate));
                 self.cut = Some((halved, now));
-                Some(FlowEvent::RateLimited { rate: halved })
+                return Some(FlowEvent::RateLimited { rate: halved });
             }
-            (Health::Up { .. }, Signal::AccessDenied) => {
-                self.go_down(
-                    now,
-                    DownCause::AccessDenied,
-                    self.settings.max_probe_interval,
-                    None,
-                );
-                Some(FlowEvent::AccessDenied)
+            Signal::AccessDenied => {
+                let gap = self.settings.max_probe_interval;
+                self.go_down(now, DownCause::AccessDenied, gap, None);
+                return Some(FlowEvent::AccessDenied);
             }
-            (
-                Health::Down {
-                    cause,
-                    since,
-                    probe_in_flight,
-                    ..
-                },
-                Signal::Answered | Signal::TooManyRequests,
-            ) => {
-                // Only a probe ends an outage: answers to requests sent before it began say
-                // nothing about now.
-                if !*probe_in_flight {
-                    return None;
-                }
+        };
+        let Health::Up { recent } = &mut self.health else {
+            return None;
+        };
+        if recent.len() == OUTAGE_WINDOW {
+            recent.pop_front();
+        }
+        recent.push_back(matches!(signal, Signal::Unavailable { .. }));
+        let failures = recent.iter().filter(|failed| **failed).count();
+        let of = recent.len();
+        if failures >= OUTAGE_MIN_FAILURES && failures * 2 > of {
+            let gap = self.settings.probe_interval;
+            self.go_down(now, DownCause::Unavailable, gap, retry_after);
+            return Some(FlowEvent::OutageStarted { failures, of });
+        }
+        None
+    }
+
+    /// While GBG GO is down, only the probe's answer counts: an answer ends the outage and the
+    /// rate climbs again from its floor; a failure puts the next probe further away.
+    fn observe_down(&mut self, now: Timestamp, signal: Signal) -> Option<FlowEvent> {
+        let Health::Down {
+            cause,
+            since,
+            next_probe,
+            gap,
+            probe_in_flight,
+            alarmed_at,
+        } = &mut self.health
+        else {
+            return None;
+        };
+        // Answers to requests sent before the outage began say nothing about now.
+        if !*probe_in_flight {
+            return None;
+        }
+        let retry_after = match signal {
+            Signal::Answered | Signal::TooManyRequests => {
                 let event = FlowEvent::Recovered {
                     cause: *cause,
                     down_for: clock::duration_between(*since, now),
@@ -302,46 +309,29 @@ impl FlowControl {
                 self.cut = Some((FLOOR_RATE.min(self.settings.max_rate), now));
                 self.tokens = 0.0;
                 self.refilled_at = Some(now);
-                Some(event)
+                return Some(event);
             }
-            (
-                Health::Down {
-                    cause,
-                    next_probe,
-                    gap,
-                    probe_in_flight,
-                    alarmed_at,
-                    ..
-                },
-                Signal::Unavailable { .. } | Signal::AccessDenied,
-            ) => {
-                if !*probe_in_flight {
-                    return None;
-                }
-                *probe_in_flight = false;
-                let retry_after = match signal {
-                    Signal::Unavailable { retry_after } => retry_after,
-                    _ => None,
-                };
-                if signal == Signal::AccessDenied {
-                    *cause = DownCause::AccessDenied;
-                }
-                let wait = (*gap).max(retry_after.unwrap_or_default());
-                *next_probe = clock::add(now, wait);
-                *gap = (*gap * 2).min(self.settings.max_probe_interval);
-                if *cause == DownCause::AccessDenied {
-                    if clock::duration_between(*alarmed_at, now) < DENIED_ALARM_EVERY {
-                        return None;
-                    }
-                    *alarmed_at = now;
-                    return Some(FlowEvent::AccessDenied);
-                }
-                Some(FlowEvent::ProbeFailed {
-                    cause: *cause,
-                    next_probe_in: wait,
-                })
+            Signal::Unavailable { retry_after } => retry_after,
+            Signal::AccessDenied => {
+                *cause = DownCause::AccessDenied;
+                None
             }
+        };
+        *probe_in_flight = false;
+        let wait = (*gap).max(retry_after.unwrap_or_default());
+        *next_probe = clock::add(now, wait);
+        *gap = (*gap * 2).min(self.settings.max_probe_interval);
+        if *cause == DownCause::AccessDenied {
+            if clock::duration_between(*alarmed_at, now) < DENIED_ALARM_EVERY {
+                return None;
+            }
+            *alarmed_at = now;
+            return Some(FlowEvent::AccessDenied);
         }
+        Some(FlowEvent::ProbeFailed {
+            cause: *cause,
+            next_probe_in: wait,
+        })
     }
 
     fn go_down(
