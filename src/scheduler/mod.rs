@@ -228,6 +228,30 @@ impl Scheduler {
     /// Runs until `shutdown` is cancelled, then lets the polls in flight finish (for up to the
     /// grace period) and record their results before returning.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SchedulerError> {
+        let mut heartbeats = self.join().await?;
+        let shared = &self.shared;
+        let mut polls = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            while polls.try_join_next().is_some() {}
+            let Some(pause) = self.turn(&mut polls).await else {
+                continue;
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = shared.wakeup.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+                _ = heartbeats.tick() => {
+                    if let Err(err) = self.heartbeat().await {
+                        report(&err, "heartbeat failed; retrying");
+                    }
+                }
+            }
+        }
+        self.finish(polls).await
+    }
+
+    /// Joins the replicas and says the daemon is ready; returns the heartbeat's timer.
+    async fn join(&self) -> Result<tokio::time::Interval, SchedulerError> {
         let shared = &self.shared;
         let owner = &shared.settings.owner;
         shared
@@ -245,64 +269,56 @@ impl Scheduler {
             max_requests_per_second = shared.settings.flow.max_rate,
             "scheduler started"
         );
+        Ok(heartbeats)
+    }
 
-        let mut polls = JoinSet::new();
-        while !shutdown.is_cancelled() {
-            while polls.try_join_next().is_some() {}
-            let now = shared.clock.now();
-            shared.liveness.tick(now);
-            {
-                let flow = shared.flow();
-                metrics::set_flow(flow.rate(now), flow.down());
-                shared.activity.flow(flow.report(now));
-            }
-            let dispatched = if shared.writer.holds_results() {
-                // The database could not take the latest results: claim nothing until they
-                // are written, or a journey whose result is kept (its lease may have run out
-                // meanwhile) could be claimed and polled again. The writer wakes the loop.
-                None
-            } else {
-                Some(self.dispatch(&mut polls).await)
-            };
-            let pause = match dispatched {
-                None => shared.settings.scan_interval,
-                Some(dispatched) => match dispatched {
-                    Ok((_, Limit::Slots)) => {
-                        // Claim in batches: one claim statement for a quarter of the slots rather
-                        // than one per finished poll. With some slots free, wait a few
-                        // milliseconds at most for the rest of a batch; with none, sleep until a
-                        // batch is free (or the scan interval passes), never on a short timer.
-                        let batch = (shared.settings.concurrency / 4).max(1);
-                        shared.wakeup.plan_for_slots(batch);
-                        match shared.slots.available_permits() {
-                            free if free >= batch => continue,
-                            0 => shared.settings.scan_interval,
-                            _ => CLAIM_BATCH_WAIT,
-                        }
-                    }
-                    Ok((_, Limit::Budget(retry_at))) => {
-                        metrics::record_rate_limit_wait();
-                        self.pause_until(retry_at)
-                    }
-                    Ok((_, Limit::Drained)) => self.pause_until_due().await,
-                    Err(err) => {
-                        report(&err, "looking for due journeys failed; retrying");
-                        shared.settings.scan_interval
-                    }
-                },
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = shared.wakeup.notified() => {}
-                () = tokio::time::sleep(pause) => {}
-                _ = heartbeats.tick() => {
-                    if let Err(err) = self.heartbeat().await {
-                        report(&err, "heartbeat failed; retrying");
-                    }
+    /// One turn of the loop: reports liveness and the flow control's state, hands out what
+    /// work it may, and says how long to sleep (`None`: turn again at once).
+    async fn turn(&self, polls: &mut JoinSet<()>) -> Option<Duration> {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        shared.liveness.tick(now);
+        {
+            let flow = shared.flow();
+            metrics::set_flow(flow.rate(now), flow.down());
+            shared.activity.flow(flow.report(now));
+        }
+        if shared.writer.holds_results() {
+            // The database could not take the latest results: claim nothing until they are
+            // written, or a journey whose result is kept (its lease may have run out meanwhile)
+            // could be claimed and polled again. The writer wakes the loop.
+            return Some(shared.settings.scan_interval);
+        }
+        match self.dispatch(polls).await {
+            Ok((_, Limit::Slots)) => {
+                // Claim in batches: one claim statement for a quarter of the slots rather than
+                // one per finished poll. With some slots free, wait a few milliseconds at most
+                // for the rest of a batch; with none, sleep until a batch is free (or the scan
+                // interval passes), never on a short timer.
+                let batch = (shared.settings.concurrency / 4).max(1);
+                shared.wakeup.plan_for_slots(batch);
+                match shared.slots.available_permits() {
+                    free if free >= batch => None,
+                    0 => Some(shared.settings.scan_interval),
+                    _ => Some(CLAIM_BATCH_WAIT),
                 }
             }
+            Ok((_, Limit::Budget(retry_at))) => {
+                metrics::record_rate_limit_wait();
+                Some(self.pause_until(retry_at))
+            }
+            Ok((_, Limit::Drained)) => Some(self.pause_until_due().await),
+            Err(err) => {
+                report(&err, "looking for due journeys failed; retrying");
+                Some(shared.settings.scan_interval)
+            }
         }
+    }
 
+    /// Shutdown: lets the polls in flight finish within the grace period, writes their
+    /// results, and releases this replica's leases.
+    async fn finish(self, mut polls: JoinSet<()>) -> Result<(), SchedulerError> {
+        let shared = &self.shared;
         shared.liveness.stopping();
         let in_flight = shared.settings.concurrency - shared.slots.available_permits();
         tracing::info!(in_flight, "scheduler stopping; finishing polls in flight");
