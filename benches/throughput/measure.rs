@@ -1,0 +1,94 @@
+//! What a scenario measures of its own process: CPU time, peak RSS, lateness percentiles.
+
+use std::time::Instant;
+
+use journeyd::telemetry::metrics;
+
+/// Counters read at one moment.
+pub(super) struct Snapshot {
+    pub(super) at: Instant,
+    pub(super) polls: f64,
+    pub(super) cpu: f64,
+    /// Cumulative lateness histogram: (upper bound in seconds, count).
+    pub(super) lateness: Vec<(f64, f64)>,
+}
+
+impl Snapshot {
+    pub(super) fn take(handle: &metrics_exporter_prometheus::PrometheusHandle) -> Self {
+        let text = handle.render();
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        let mut polls = 0.0;
+        let mut lateness = Vec::new();
+        for sample in &scrape.samples {
+            match (&sample.metric[..], &sample.value) {
+                (metrics::POLLS, prometheus_parse::Value::Counter(value)) => polls += value,
+                (metrics::POLL_LATENESS, prometheus_parse::Value::Histogram(buckets)) => {
+                    lateness = buckets.iter().map(|b| (b.less_than, b.count)).collect();
+                }
+                _ => {}
+            }
+        }
+        Self {
+            at: Instant::now(),
+            polls,
+            cpu: cpu_seconds(),
+            lateness,
+        }
+    }
+
+    /// Per-bucket counts of what happened since `earlier`, still cumulative.
+    pub(super) fn lateness_since(&self, earlier: &Snapshot) -> Vec<(f64, f64)> {
+        self.lateness
+            .iter()
+            .map(|(bound, count)| {
+                let before = earlier
+                    .lateness
+                    .iter()
+                    .find(|(b, _)| b == bound)
+                    .map_or(0.0, |(_, c)| *c);
+                (*bound, count - before)
+            })
+            .collect()
+    }
+}
+
+/// The smallest bucket bound holding at least `p` of the samples.
+pub(super) fn percentile(cumulative: &[(f64, f64)], p: f64) -> f64 {
+    let total = cumulative.last().map_or(0.0, |(_, count)| *count);
+    if total == 0.0 {
+        return f64::NAN;
+    }
+    cumulative
+        .iter()
+        .find(|(_, count)| *count >= p * total)
+        .map_or(f64::INFINITY, |(bound, _)| *bound)
+}
+
+pub(super) fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// The process's peak resident set (VmHWM), in MiB.
+pub(super) fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}

@@ -1,0 +1,305 @@
+//! A scenario: journeyd's daemon, in a process of its own, on a database filled for it.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use journeyd::clock::{Clock, SystemClock, Timestamp, format_timestamp, parse_timestamp};
+use journeyd::config::Config;
+use journeyd::storage;
+use journeyd::telemetry::metrics;
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
+
+use super::basics::{CONCURRENCY, WARM_UP, milliseconds, runtime};
+use super::common;
+use super::measure::{Snapshot, peak_rss_mib, percentile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(super) enum Mode {
+    /// Every journey due all the time: as many polls as journeyd can make.
+    Throughput,
+    /// Journeys due at evenly spread times, each every `interval_ms`.
+    Steady { interval_ms: u64 },
+    /// Nothing due; plain SQL inserts at intervals, timed to their first poll.
+    Idle,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Scenario {
+    pub(super) backend: Backend,
+    pub(super) journeys: u64,
+    pub(super) mode: Mode,
+    pub(super) seconds: u64,
+    pub(super) base_url: String,
+    pub(super) token_url: String,
+    pub(super) postgres_admin_url: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct Report {
+    pub(super) polls_per_second: f64,
+    pub(super) cpu_seconds_per_1000_polls: f64,
+    pub(super) cpu_percent_of_a_core: f64,
+    pub(super) peak_rss_mib: f64,
+    /// As "≤ X ms" (a histogram bucket's bound), or "-" without data.
+    pub(super) lateness_p50: String,
+    pub(super) lateness_p99: String,
+    pub(super) insert_to_first_poll_ms: Vec<f64>,
+}
+
+impl Scenario {
+    pub(super) fn run_in_child(&self) -> Report {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .arg("scenario")
+            .arg(serde_json::to_string(self).unwrap())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("REPORT "))
+            .unwrap_or_else(|| panic!("scenario {self:?} failed:\n{stdout}"));
+        serde_json::from_str(report).unwrap()
+    }
+
+    pub(super) async fn run(&self) -> Report {
+        let database = TestDatabase::create(self).await;
+        let store = storage::open(&database.url).await.unwrap();
+        store.migrate().await.unwrap();
+        self.populate(&database.url).await;
+        drop(store);
+
+        let config = self.config(&database.url);
+        let fake = common::FakeUrls {
+            base_url: self.base_url.clone(),
+            token_url: self.token_url.clone(),
+        };
+        let handle = metrics::install().unwrap();
+        let store = storage::open(&database.url).await.unwrap();
+        let (shutdown, daemon) =
+            common::spawn_daemon(common::settings(&fake, None), &config, store, None);
+
+        tokio::time::sleep(WARM_UP).await;
+        let before = Snapshot::take(&handle);
+        let inserts = match self.mode {
+            Mode::Idle => self.insert_while_idle(&database.url).await,
+            _ => {
+                tokio::time::sleep(Duration::from_secs(self.seconds)).await;
+                Vec::new()
+            }
+        };
+        let after = Snapshot::take(&handle);
+        shutdown.cancel();
+        daemon.await.unwrap();
+
+        let polls = after.polls - before.polls;
+        let elapsed = after.at.duration_since(before.at).as_secs_f64();
+        let cpu = after.cpu - before.cpu;
+        let lateness = after.lateness_since(&before);
+        Report {
+            polls_per_second: polls / elapsed,
+            cpu_seconds_per_1000_polls: if polls > 0.0 {
+                cpu / polls * 1_000.0
+            } else {
+                0.0
+            },
+            cpu_percent_of_a_core: cpu / elapsed * 100.0,
+            peak_rss_mib: peak_rss_mib(),
+            lateness_p50: milliseconds(percentile(&lateness, 0.50) * 1_000.0),
+            lateness_p99: milliseconds(percentile(&lateness, 0.99) * 1_000.0),
+            insert_to_first_poll_ms: self.first_polls(&database.url, &inserts).await,
+        }
+    }
+
+    pub(super) fn config(&self, url: &str) -> Config {
+        let mut config = Config::default();
+        config.database.url = url.to_owned();
+        config.api.base_url = Some(self.base_url.clone());
+        config.auth.token_url = self.token_url.clone();
+        config.api.max_requests_per_second = 1_000_000.0;
+        config.poll.concurrency = CONCURRENCY;
+        config.poll.multiplier = 1.0;
+        config.http.listen = String::new();
+        let (interval, jitter) = match self.mode {
+            Mode::Throughput => (Duration::from_millis(1), 0.0),
+            Mode::Steady { interval_ms } => (Duration::from_millis(interval_ms), 0.05),
+            Mode::Idle => (Duration::from_secs(3_600), 0.0),
+        };
+        config.poll.initial_interval = interval;
+        config.poll.max_interval = interval;
+        config.poll.jitter = jitter;
+        config
+    }
+
+    /// Inserts the tracked journeys, as already seen `InProgress`, due as the mode wants.
+    pub(super) async fn populate(&self, url: &str) {
+        let now = SystemClock.now();
+        let last = self.journeys as i64 - 1;
+        let spread = match self.mode {
+            Mode::Steady { interval_ms } => interval_ms as i64,
+            _ => 1,
+        };
+        match self.backend {
+            Backend::Sqlite => {
+                let due = match self.mode {
+                    Mode::Idle => "'2100-01-01T00:00:00.000Z'",
+                    _ => {
+                        "strftime('%Y-%m-%dT%H:%M:%fZ', $2, '+' || ((i % $3) / 1000.0) || ' seconds')"
+                    }
+                };
+                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < $1) \
+                     INSERT INTO journeys (instance_id, status, status_changed_at, enqueued_at, \
+                                           next_poll_at) \
+                     SELECT printf('bench-%08d', i), 'InProgress', $2, $2, {due} FROM seq"
+                )))
+                .bind(last)
+                .bind(format_timestamp(now))
+                .bind(spread)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            Backend::Postgres => {
+                let due = match self.mode {
+                    Mode::Idle => "TIMESTAMPTZ '2100-01-01T00:00:00Z'",
+                    _ => "$2 + (i % $3) * interval '1 millisecond'",
+                };
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO journeys (instance_id, status, status_changed_at, enqueued_at, \
+                                           next_poll_at) \
+                     SELECT 'bench-' || lpad(i::text, 8, '0'), 'InProgress', $2, $2, {due} \
+                     FROM generate_series(0, $1) AS i"
+                )))
+                .bind(last)
+                .bind(now)
+                .bind(spread)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                sqlx::query("ANALYZE journeys")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// While the daemon idles, inserts a journey by plain SQL every few seconds; returns their
+    /// IDs and insert times.
+    pub(super) async fn insert_while_idle(&self, url: &str) -> Vec<(String, Timestamp)> {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        let every = Duration::from_secs(3);
+        let mut inserted = Vec::new();
+        let started = Instant::now();
+        // The last insert leaves two scan intervals for its poll before the window closes.
+        let last_insert = Duration::from_secs(self.seconds).saturating_sub(Duration::from_secs(3));
+        while started.elapsed() + every + Duration::from_secs(1) <= last_insert {
+            // Off the scan's beat: a pseudo-random part of a second later each time.
+            let offset = Duration::from_millis(137 * inserted.len() as u64 % 1_000);
+            tokio::time::sleep(every + offset).await;
+            let id = format!("inserted-{}", inserted.len());
+            let at = SystemClock.now();
+            sqlx::query("INSERT INTO journeys (instance_id) VALUES ($1)")
+                .bind(&id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            inserted.push((id, at));
+        }
+        let rest = Duration::from_secs(self.seconds).saturating_sub(started.elapsed());
+        tokio::time::sleep(rest).await;
+        inserted
+    }
+
+    /// Milliseconds from each insert to the journey's first poll.
+    pub(super) async fn first_polls(
+        &self,
+        url: &str,
+        inserted: &[(String, Timestamp)],
+    ) -> Vec<f64> {
+        let store = storage::open(url).await.unwrap();
+        let mut delays = Vec::new();
+        for (id, at) in inserted {
+            let row = store.journey(id).await.unwrap().expect("inserted row");
+            let polled = parse_timestamp(&row.last_polled_at.expect("polled")).unwrap();
+            delays.push((polled - *at).num_milliseconds() as f64);
+        }
+        delays
+    }
+}
+
+/// A database for one scenario, removed afterwards.
+pub(super) struct TestDatabase {
+    pub(super) url: String,
+    pub(super) _dir: Option<tempfile::TempDir>,
+    pub(super) postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub(super) async fn create(scenario: &Scenario) -> Self {
+        match scenario.backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite:{}", dir.path().join("bench.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("journeyd_bench_{}", std::process::id());
+                let mut admin = sqlx::PgConnection::connect(&scenario.postgres_admin_url)
+                    .await
+                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                let mut url: reqwest::Url = scenario.postgres_admin_url.parse().unwrap();
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    _dir: None,
+                    postgres: Some((scenario.postgres_admin_url.clone(), name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            std::thread::spawn(move || {
+                runtime().block_on(async {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                            .execute(&mut admin)
+                            .await;
+                    }
+                });
+            })
+            .join()
+            .ok();
+        }
+    }
+}
