@@ -197,6 +197,11 @@ pub fn timestamp(backend: Backend, text_expression: &str) -> String {
     }
 }
 
+/// A script that stays in `status` for ever.
+pub fn forever(status: &str) -> journeyd::simulator::Script {
+    journeyd::simulator::Script::polls(&[(status, 0)])
+}
+
 /// `(from, to)` pairs of a journey's history, oldest first.
 pub fn path(transitions: &[TransitionRow]) -> Vec<(Option<String>, String)> {
     transitions
