@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod cli;
 pub mod daemon;
 mod harness;
 pub mod openapi;
