@@ -8,19 +8,18 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres};
 
 use super::rows::bind_search;
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
-    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, JourneyTotals,
-    ListFilter, NewlyStuck, Prunable, Retention, SearchFilter, Store, StoreError, StuckRules,
-    TransitionRow, WebhookStore, WriteHealth, api_version_column, outbox, shared, sql,
+    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable,
+    Retention, SearchFilter, StoreError, StuckRules, TransitionRow, WriteHealth,
+    api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
-use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, TrackedJourney, status_key};
+use crate::journey::{ApiVersion, TrackedJourney, status_key};
 
 mod statements;
 
@@ -125,8 +124,7 @@ impl From<ClaimedRow> for Claim {
     }
 }
 
-#[async_trait]
-impl Store for PostgresStore {
+shared::store_impl!(PostgresStore, Postgres, {
     async fn migrate(&self) -> Result<(), StoreError> {
         // sqlx takes an advisory lock: replicas starting together migrate once.
         MIGRATOR.run(&self.pool).await?;
@@ -139,37 +137,6 @@ impl Store for PostgresStore {
             .await?;
         let result = shared::heartbeat::<Postgres>(session.conn(), owner, now, now, now, &[]).await;
         session.finish(result).await.map(drop)
-    }
-
-    async fn heartbeat(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-        alive_after: Timestamp,
-        in_flight: &[&str],
-    ) -> Result<u64, StoreError> {
-        let mut session = self
-            .session(POSTGRES_TRANSACTION, "renewing leases")
-            .await?;
-        let conn = session.conn();
-        let alive =
-            shared::heartbeat::<Postgres>(conn, owner, now, lease_until, alive_after, in_flight)
-                .await;
-        session.finish(alive).await
-    }
-
-    async fn enqueue(
-        &self,
-        ids: &[InstanceId],
-        api_version: Option<ApiVersion>,
-        now: Timestamp,
-    ) -> Result<Enqueued, StoreError> {
-        let mut session = self
-            .session(POSTGRES_TRANSACTION, "enqueueing journeys")
-            .await?;
-        let added = shared::enqueue::<Postgres>(session.conn(), ids, api_version, now).await;
-        Ok(Enqueued::of(ids, session.finish(added).await?))
     }
 
     async fn claim_due(
@@ -196,25 +163,6 @@ impl Store for PostgresStore {
         Ok(rows.into_iter().map(Claim::from).collect())
     }
 
-    async fn record(
-        &self,
-        owner: &str,
-        updates: &[JourneyUpdate],
-    ) -> Result<Vec<bool>, StoreError> {
-        let mut session = self
-            .session(POSTGRES_TRANSACTION, "recording poll results")
-            .await?;
-        let applied = shared::record::<Postgres>(session.conn(), owner, updates).await;
-        let applied = session.finish(applied).await?;
-        outbox::wake_sender(&self.outbox_notify, updates);
-        Ok(applied)
-    }
-
-    async fn recorded(&self, updates: &[JourneyUpdate]) -> Result<Vec<bool>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(shared::recorded::<Postgres>(&mut conn, updates).await?)
-    }
-
     async fn maintain(&self) -> Result<(), StoreError> {
         // PostgreSQL's autovacuum does the housekeeping SQLite needs done by hand.
         Ok(())
@@ -223,14 +171,6 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-
-    fn write_health(&self) -> &WriteHealth {
-        &self.health
-    }
-
-    fn webhooks(&self) -> &dyn WebhookStore {
-        self
     }
 
     async fn mark_stuck(
@@ -299,14 +239,6 @@ impl Store for PostgresStore {
             .await?)
     }
 
-    async fn release(&self, owner: &str) -> Result<u64, StoreError> {
-        let mut session = self
-            .session(POSTGRES_TRANSACTION, "releasing leases")
-            .await?;
-        let released = shared::release::<Postgres>(session.conn(), owner).await;
-        session.finish(released).await
-    }
-
     async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {
         Ok(sqlx::query_as(AssertSqlSafe(JOURNEY.as_str()))
             .bind(instance_id)
@@ -338,11 +270,6 @@ impl Store for PostgresStore {
         Ok(JourneyPage::of(rows, filter.limit))
     }
 
-    async fn totals(&self, errors_since: Timestamp) -> Result<JourneyTotals, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(shared::totals::<Postgres>(&mut conn, errors_since).await?)
-    }
-
     async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
         let query = sqlx::query_as(AssertSqlSafe(SEARCH.as_str())).persistent(false);
         Ok(bind_search!(query, filter).fetch_all(&self.pool).await?)
@@ -355,21 +282,6 @@ impl Store for PostgresStore {
             .await?)
     }
 
-    async fn abandon(
-        &self,
-        ids: &[&str],
-        now: Timestamp,
-        detail: &str,
-    ) -> Result<Vec<Abandoned>, StoreError> {
-        let mut session = self
-            .session(POSTGRES_TRANSACTION, "stopping journeys")
-            .await?;
-        let abandoned = shared::abandon::<Postgres>(session.conn(), ids, now, detail).await;
-        let abandoned = session.finish(abandoned).await?;
-        self.outbox_notify.notify_one();
-        Ok(abandoned)
-    }
-
     async fn forget(&self, ids: &[&str]) -> Result<Forgotten, StoreError> {
         let mut session = self
             .session(POSTGRES_TRANSACTION, "forgetting journeys")
@@ -377,4 +289,4 @@ impl Store for PostgresStore {
         let deleted = shared::forget::<Postgres>(session.conn(), ids).await;
         Ok(Forgotten::of(ids, session.finish(deleted).await?))
     }
-}
+});

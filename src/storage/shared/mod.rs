@@ -2,8 +2,10 @@
 //! differs is how a timestamp is bound, which [`Dialect`] says, so each write is written once.
 
 mod lifecycle;
+mod store;
 
 pub(super) use lifecycle::{abandon, enqueue, forget, mark_stuck, release, retain};
+pub(super) use store::store_impl;
 
 use sqlx::{Database, Executor, IntoArguments};
 

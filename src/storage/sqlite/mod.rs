@@ -6,18 +6,16 @@
 //! timeout); reads go through a separate read-only pool. One daemon serves a database file at a
 //! time, enforced by an advisory lock on a file next to it.
 
-use async_trait::async_trait;
 use sqlx::Sqlite;
 use sqlx::sqlite::SqlitePool;
 
 use super::rows::bind_search;
 use super::{
-    Abandoned, Claim, Enqueued, Forgotten, JourneyPage, JourneyRow, JourneyStats, JourneyTotals,
-    ListFilter, NewlyStuck, Prunable, Retention, SearchFilter, Store, StoreError, StuckRules,
-    TransitionRow, WebhookStore, WriteHealth, outbox, shared, sql,
+    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable,
+    Retention, SearchFilter, StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
-use crate::journey::{ApiVersion, InstanceId, JourneyUpdate, status_key};
+use crate::journey::{ApiVersion, status_key};
 
 mod claimed;
 mod connect;
@@ -69,8 +67,7 @@ pub struct SqliteStore {
     pub(in crate::storage) outbox_notify: tokio::sync::Notify,
 }
 
-#[async_trait]
-impl Store for SqliteStore {
+shared::store_impl!(SqliteStore, Sqlite, {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())
@@ -99,33 +96,6 @@ impl Store for SqliteStore {
         session.finish(result).await.map(drop)
     }
 
-    async fn heartbeat(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-        alive_after: Timestamp,
-        in_flight: &[&str],
-    ) -> Result<u64, StoreError> {
-        let mut session = self.transaction("renewing leases").await?;
-        let conn = session.conn();
-        let alive =
-            shared::heartbeat::<Sqlite>(conn, owner, now, lease_until, alive_after, in_flight)
-                .await;
-        session.finish(alive).await
-    }
-
-    async fn enqueue(
-        &self,
-        ids: &[InstanceId],
-        api_version: Option<ApiVersion>,
-        now: Timestamp,
-    ) -> Result<Enqueued, StoreError> {
-        let mut session = self.transaction("enqueueing journeys").await?;
-        let added = shared::enqueue::<Sqlite>(session.conn(), ids, api_version, now).await;
-        Ok(Enqueued::of(ids, session.finish(added).await?))
-    }
-
     async fn claim_due(
         &self,
         owner: &str,
@@ -151,23 +121,6 @@ impl Store for SqliteStore {
         Ok(rows.into_iter().map(ClaimedRow::into_claim).collect())
     }
 
-    async fn record(
-        &self,
-        owner: &str,
-        updates: &[JourneyUpdate],
-    ) -> Result<Vec<bool>, StoreError> {
-        let mut session = self.transaction("recording poll results").await?;
-        let applied = shared::record::<Sqlite>(session.conn(), owner, updates).await;
-        let applied = session.finish(applied).await?;
-        outbox::wake_sender(&self.outbox_notify, updates);
-        Ok(applied)
-    }
-
-    async fn recorded(&self, updates: &[JourneyUpdate]) -> Result<Vec<bool>, StoreError> {
-        let mut conn = self.readers.acquire().await?;
-        Ok(shared::recorded::<Sqlite>(&mut conn, updates).await?)
-    }
-
     async fn maintain(&self) -> Result<(), StoreError> {
         self.checkpoint().await?;
         let mut session = self
@@ -185,14 +138,6 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
-    }
-
-    fn write_health(&self) -> &WriteHealth {
-        &self.health
-    }
-
-    fn webhooks(&self) -> &dyn WebhookStore {
-        self
     }
 
     async fn mark_stuck(
@@ -264,12 +209,6 @@ impl Store for SqliteStore {
         Ok(next.map(|text| parse_timestamp(&text).unwrap_or(now)))
     }
 
-    async fn release(&self, owner: &str) -> Result<u64, StoreError> {
-        let mut session = self.transaction("releasing leases").await?;
-        let released = shared::release::<Sqlite>(session.conn(), owner).await;
-        session.finish(released).await
-    }
-
     async fn journey(&self, instance_id: &str) -> Result<Option<JourneyRow>, StoreError> {
         Ok(sqlx::query_as(sql::JOURNEY)
             .bind(instance_id)
@@ -298,11 +237,6 @@ impl Store for SqliteStore {
         Ok(JourneyPage::of(rows, filter.limit))
     }
 
-    async fn totals(&self, errors_since: Timestamp) -> Result<JourneyTotals, StoreError> {
-        let mut conn = self.readers.acquire().await?;
-        Ok(shared::totals::<Sqlite>(&mut conn, errors_since).await?)
-    }
-
     async fn search(&self, filter: &SearchFilter) -> Result<Vec<JourneyRow>, StoreError> {
         Ok(bind_search!(sqlx::query_as(sql::SEARCH), filter)
             .fetch_all(&self.readers)
@@ -314,19 +248,6 @@ impl Store for SqliteStore {
             .bind(limit)
             .fetch_all(&self.readers)
             .await?)
-    }
-
-    async fn abandon(
-        &self,
-        ids: &[&str],
-        now: Timestamp,
-        detail: &str,
-    ) -> Result<Vec<Abandoned>, StoreError> {
-        let mut session = self.transaction("stopping journeys").await?;
-        let abandoned = shared::abandon::<Sqlite>(session.conn(), ids, now, detail).await;
-        let abandoned = session.finish(abandoned).await?;
-        self.outbox_notify.notify_one();
-        Ok(abandoned)
     }
 
     async fn forget(&self, ids: &[&str]) -> Result<Forgotten, StoreError> {
@@ -341,7 +262,7 @@ impl Store for SqliteStore {
         }
         Ok(forgotten)
     }
-}
+});
 
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,8 @@
 //! The SQLite backend's query plans.
 
 use super::*;
-use crate::storage::StoreOptions;
 use crate::storage::outbox;
+use crate::storage::{Store, StoreOptions};
 
 /// Every statement the daemon runs per poll or on a timer must be served by an index, so
 /// its cost does not grow with the history kept in the table.

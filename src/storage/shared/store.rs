@@ -1,0 +1,104 @@
+//! [`Store`](crate::storage::Store) for both backends from one macro: the methods that are the
+//! same on both are written here once, over each backend's `transaction()` (a write session)
+//! and `reader()` (the pool reads go through); each backend hands in the methods it writes its
+//! own way. One macro rather than a blanket impl: a trait object needs `#[async_trait]`, which
+//! must see every method of the impl at once.
+
+/// `impl Store for $store` on database `$db`, with the shared methods and `{ $own }`.
+macro_rules! store_impl {
+    ($store:ty, $db:ty, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::storage::Store for $store {
+            async fn heartbeat(
+                &self,
+                owner: &str,
+                now: $crate::clock::Timestamp,
+                lease_until: $crate::clock::Timestamp,
+                alive_after: $crate::clock::Timestamp,
+                in_flight: &[&str],
+            ) -> Result<u64, $crate::storage::StoreError> {
+                let mut session = self.transaction("renewing leases").await?;
+                let conn = session.conn();
+                let alive = $crate::storage::shared::heartbeat::<$db>(
+                    conn, owner, now, lease_until, alive_after, in_flight,
+                )
+                .await;
+                session.finish(alive).await
+            }
+
+            async fn enqueue(
+                &self,
+                ids: &[$crate::journey::InstanceId],
+                api_version: Option<$crate::journey::ApiVersion>,
+                now: $crate::clock::Timestamp,
+            ) -> Result<$crate::storage::Enqueued, $crate::storage::StoreError> {
+                let mut session = self.transaction("enqueueing journeys").await?;
+                let added =
+                    $crate::storage::shared::enqueue::<$db>(session.conn(), ids, api_version, now)
+                        .await;
+                Ok($crate::storage::Enqueued::of(ids, session.finish(added).await?))
+            }
+
+            async fn record(
+                &self,
+                owner: &str,
+                updates: &[$crate::journey::JourneyUpdate],
+            ) -> Result<Vec<bool>, $crate::storage::StoreError> {
+                let mut session = self.transaction("recording poll results").await?;
+                let applied =
+                    $crate::storage::shared::record::<$db>(session.conn(), owner, updates).await;
+                let applied = session.finish(applied).await?;
+                $crate::storage::outbox::wake_sender(&self.outbox_notify, updates);
+                Ok(applied)
+            }
+
+            async fn recorded(
+                &self,
+                updates: &[$crate::journey::JourneyUpdate],
+            ) -> Result<Vec<bool>, $crate::storage::StoreError> {
+                let mut conn = self.reader().acquire().await?;
+                Ok($crate::storage::shared::recorded::<$db>(&mut conn, updates).await?)
+            }
+
+            fn write_health(&self) -> &$crate::storage::WriteHealth {
+                &self.health
+            }
+
+            fn webhooks(&self) -> &dyn $crate::storage::WebhookStore {
+                self
+            }
+
+            async fn release(&self, owner: &str) -> Result<u64, $crate::storage::StoreError> {
+                let mut session = self.transaction("releasing leases").await?;
+                let released = $crate::storage::shared::release::<$db>(session.conn(), owner).await;
+                session.finish(released).await
+            }
+
+            async fn totals(
+                &self,
+                errors_since: $crate::clock::Timestamp,
+            ) -> Result<$crate::storage::JourneyTotals, $crate::storage::StoreError> {
+                let mut conn = self.reader().acquire().await?;
+                Ok($crate::storage::shared::totals::<$db>(&mut conn, errors_since).await?)
+            }
+
+            async fn abandon(
+                &self,
+                ids: &[&str],
+                now: $crate::clock::Timestamp,
+                detail: &str,
+            ) -> Result<Vec<$crate::storage::Abandoned>, $crate::storage::StoreError> {
+                let mut session = self.transaction("stopping journeys").await?;
+                let abandoned =
+                    $crate::storage::shared::abandon::<$db>(session.conn(), ids, now, detail).await;
+                let abandoned = session.finish(abandoned).await?;
+                self.outbox_notify.notify_one();
+                Ok(abandoned)
+            }
+
+            $($own)*
+        }
+    };
+}
+
+pub(in crate::storage) use store_impl;
