@@ -14,9 +14,8 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::rows::bind_search;
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
-    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable,
-    Retention, SearchFilter, StoreError, StuckRules, TransitionRow, WriteHealth,
-    api_version_column, shared, sql,
+    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, SearchFilter,
+    StoreError, StuckRules, TransitionRow, WriteHealth, api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, TrackedJourney, status_key};
@@ -68,6 +67,14 @@ impl PostgresStore {
         operation: &'static str,
     ) -> Result<WriteSession<'_, Postgres>, StoreError> {
         self.session(POSTGRES_TRANSACTION, operation).await
+    }
+
+    /// A connection outside a transaction: statements that commit one by one.
+    pub(in crate::storage) async fn write_autocommit(
+        &self,
+        operation: &'static str,
+    ) -> Result<WriteSession<'_, Postgres>, StoreError> {
+        self.session(Begin::Autocommit, operation).await
     }
 
     /// The pool reads go through.
@@ -207,29 +214,6 @@ shared::store_impl!(PostgresStore, Postgres, {
                 .fetch_one(&mut *conn)
                 .await?,
         })
-    }
-
-    async fn prunable(&self, stopped_before: Timestamp) -> Result<Prunable, StoreError> {
-        let (journeys, transitions) = sqlx::query_as(sql::PRUNABLE)
-            .bind(stopped_before)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Prunable {
-            journeys,
-            transitions,
-        })
-    }
-
-    async fn retain(
-        &self,
-        action: Retention,
-        stopped_before: Timestamp,
-        batch: u32,
-    ) -> Result<u64, StoreError> {
-        let mut session = self.session(Begin::Autocommit, action.operation()).await?;
-        let touched =
-            shared::retain::<Postgres>(session.conn(), action, stopped_before, batch).await;
-        session.finish(touched).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {

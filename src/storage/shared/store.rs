@@ -96,6 +96,36 @@ macro_rules! store_impl {
                 Ok(abandoned)
             }
 
+            async fn prunable(
+                &self,
+                stopped_before: $crate::clock::Timestamp,
+            ) -> Result<$crate::storage::Prunable, $crate::storage::StoreError> {
+                let counts: Vec<(i64, i64)> =
+                    $crate::storage::dialect::Binder::<$db>::new($crate::storage::sql::PRUNABLE)
+                        .time(Some(stopped_before))
+                        .fetch_as(self.reader())
+                        .await?;
+                let (journeys, transitions) = counts.first().copied().unwrap_or_default();
+                Ok($crate::storage::Prunable {
+                    journeys,
+                    transitions,
+                })
+            }
+
+            async fn retain(
+                &self,
+                action: $crate::storage::Retention,
+                stopped_before: $crate::clock::Timestamp,
+                batch: u32,
+            ) -> Result<u64, $crate::storage::StoreError> {
+                let mut session = self.write_autocommit(action.operation()).await?;
+                let conn = session.conn();
+                let touched =
+                    $crate::storage::shared::retain::<$db>(conn, action, stopped_before, batch)
+                        .await;
+                session.finish(touched).await
+            }
+
             $($own)*
         }
     };

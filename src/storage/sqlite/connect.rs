@@ -96,6 +96,14 @@ impl SqliteStore {
         WriteSession::begin(&self.writer, SQLITE_TRANSACTION, operation, &self.health).await
     }
 
+    /// The writer connection outside a transaction: statements that commit one by one.
+    pub(in crate::storage) async fn write_autocommit(
+        &self,
+        operation: &'static str,
+    ) -> Result<WriteSession<'_, Sqlite>, StoreError> {
+        self.autocommit(&self.writer, operation).await
+    }
+
     /// The pool reads go through.
     pub(in crate::storage) fn reader(&self) -> &SqlitePool {
         &self.readers

@@ -11,8 +11,8 @@ use sqlx::sqlite::SqlitePool;
 
 use super::rows::bind_search;
 use super::{
-    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, Prunable,
-    Retention, SearchFilter, StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
+    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, SearchFilter,
+    StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, status_key};
@@ -176,28 +176,6 @@ shared::store_impl!(SqliteStore, Sqlite, {
             due,
             oldest_active_start: oldest.and_then(|text| parse_timestamp(&text).ok()),
         })
-    }
-
-    async fn prunable(&self, stopped_before: Timestamp) -> Result<Prunable, StoreError> {
-        let (journeys, transitions) = sqlx::query_as(sql::PRUNABLE)
-            .bind(format_timestamp(stopped_before))
-            .fetch_one(&self.readers)
-            .await?;
-        Ok(Prunable {
-            journeys,
-            transitions,
-        })
-    }
-
-    async fn retain(
-        &self,
-        action: Retention,
-        stopped_before: Timestamp,
-        batch: u32,
-    ) -> Result<u64, StoreError> {
-        let mut session = self.autocommit(&self.writer, action.operation()).await?;
-        let touched = shared::retain::<Sqlite>(session.conn(), action, stopped_before, batch).await;
-        session.finish(touched).await
     }
 
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
