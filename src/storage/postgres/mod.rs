@@ -14,8 +14,8 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::rows::bind_search;
 use super::session::{Begin, POSTGRES_TRANSACTION, WriteSession};
 use super::{
-    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, SearchFilter,
-    StoreError, StuckRules, TransitionRow, WriteHealth, api_version_column, shared, sql,
+    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, SearchFilter, StoreError,
+    TransitionRow, WriteHealth, api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, TrackedJourney, status_key};
@@ -131,7 +131,11 @@ impl From<ClaimedRow> for Claim {
     }
 }
 
-shared::store_impl!(PostgresStore, Postgres, {
+shared::store_impl!(
+    PostgresStore,
+    Postgres,
+    mark_stuck: (MARK_STUCK_BY_AGE.as_str(), MARK_STUCK_BY_STATUS.as_str()),
+    {
     async fn migrate(&self) -> Result<(), StoreError> {
         // sqlx takes an advisory lock: replicas starting together migrate once.
         MIGRATOR.run(&self.pool).await?;
@@ -173,28 +177,6 @@ shared::store_impl!(PostgresStore, Postgres, {
     async fn maintain(&self) -> Result<(), StoreError> {
         // PostgreSQL's autovacuum does the housekeeping SQLite needs done by hand.
         Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn mark_stuck(
-        &self,
-        now: Timestamp,
-        rules: &StuckRules,
-    ) -> Result<Vec<NewlyStuck>, StoreError> {
-        let mut session = self
-            .session(POSTGRES_TRANSACTION, "marking stuck journeys")
-            .await?;
-        let statements = (MARK_STUCK_BY_AGE.as_str(), MARK_STUCK_BY_STATUS.as_str());
-        let stuck = shared::mark_stuck::<Postgres>(session.conn(), statements, now, rules).await;
-        let stuck = session.finish(stuck).await?;
-        if !stuck.is_empty() {
-            self.outbox_notify.notify_one();
-        }
-        Ok(stuck)
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {

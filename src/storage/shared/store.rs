@@ -4,9 +4,10 @@
 //! own way. One macro rather than a blanket impl: a trait object needs `#[async_trait]`, which
 //! must see every method of the impl at once.
 
-/// `impl Store for $store` on database `$db`, with the shared methods and `{ $own }`.
+/// `impl Store for $store` on database `$db`, with the shared methods and `{ $own }`; the stuck
+/// check runs the backend's renderings of the two marking statements, `($by_age, $by_status)`.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, { $($own:tt)* }) => {
+    ($store:ty, $db:ty, mark_stuck: ($by_age:expr, $by_status:expr), { $($own:tt)* }) => {
         #[async_trait::async_trait]
         impl $crate::storage::Store for $store {
             async fn heartbeat(
@@ -124,6 +125,28 @@ macro_rules! store_impl {
                     $crate::storage::shared::retain::<$db>(conn, action, stopped_before, batch)
                         .await;
                 session.finish(touched).await
+            }
+
+            async fn ping(&self) -> Result<(), $crate::storage::StoreError> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            async fn mark_stuck(
+                &self,
+                now: $crate::clock::Timestamp,
+                rules: &$crate::storage::StuckRules,
+            ) -> Result<Vec<$crate::storage::NewlyStuck>, $crate::storage::StoreError> {
+                let mut session = self.transaction("marking stuck journeys").await?;
+                let statements = ($by_age, $by_status);
+                let stuck =
+                    $crate::storage::shared::mark_stuck::<$db>(session.conn(), statements, now, rules)
+                        .await;
+                let stuck = session.finish(stuck).await?;
+                if !stuck.is_empty() {
+                    self.outbox_notify.notify_one();
+                }
+                Ok(stuck)
             }
 
             $($own)*

@@ -11,8 +11,8 @@ use sqlx::sqlite::SqlitePool;
 
 use super::rows::bind_search;
 use super::{
-    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, NewlyStuck, SearchFilter,
-    StoreError, StuckRules, TransitionRow, WriteHealth, shared, sql,
+    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, SearchFilter, StoreError,
+    TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
 use crate::journey::{ApiVersion, status_key};
@@ -67,7 +67,7 @@ pub struct SqliteStore {
     pub(in crate::storage) outbox_notify: tokio::sync::Notify,
 }
 
-shared::store_impl!(SqliteStore, Sqlite, {
+shared::store_impl!(SqliteStore, Sqlite, mark_stuck: (sql::MARK_STUCK_BY_AGE, sql::MARK_STUCK_BY_STATUS), {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())
@@ -133,26 +133,6 @@ shared::store_impl!(SqliteStore, Sqlite, {
         .execute(session.conn())
         .await;
         session.finish(vacuum).await.map(drop)
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
-        Ok(())
-    }
-
-    async fn mark_stuck(
-        &self,
-        now: Timestamp,
-        rules: &StuckRules,
-    ) -> Result<Vec<NewlyStuck>, StoreError> {
-        let mut session = self.transaction("marking stuck journeys").await?;
-        let statements = (sql::MARK_STUCK_BY_AGE, sql::MARK_STUCK_BY_STATUS);
-        let stuck = shared::mark_stuck::<Sqlite>(session.conn(), statements, now, rules).await;
-        let stuck = session.finish(stuck).await?;
-        if !stuck.is_empty() {
-            self.outbox_notify.notify_one();
-        }
-        Ok(stuck)
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {
