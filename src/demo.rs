@@ -17,12 +17,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock, parse_timestamp};
 use crate::config::{Config, Grant};
 use crate::journey::{ApiVersion, InstanceId};
-use crate::simulator::{Fault, Script, Simulator, SimulatorConfig};
+use crate::simulator::demo_journeys::{SQL_INSERTED, journeys};
+use crate::simulator::{Simulator, SimulatorConfig};
 use crate::storage::{self, JourneyRow, ListFilter, Store, StoreError};
 
 /// The demo gives up after this long; it normally ends in about ten seconds.
 const DEADLINE: Duration = Duration::from_secs(50);
-const SQL_INSERTED: &str = "DemoInsertedBySql0000006";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -71,55 +71,6 @@ fn demo_config(database_url: String, version: ApiVersion) -> Config {
     config
 }
 
-fn scripts() -> Vec<(&'static str, Script, Vec<Fault>)> {
-    let s = Duration::from_secs_f64;
-    vec![
-        (
-            "DemoCompletes00000000001",
-            Script::timed(&[
-                ("InProgress", s(2.0)),
-                ("Paused", s(2.0)),
-                ("InProgress", s(1.5)),
-                ("Completed", s(0.0)),
-            ]),
-            vec![],
-        ),
-        (
-            "DemoQuick000000000000002",
-            Script::timed(&[("InProgress", s(1.0)), ("Completed", s(0.0))]),
-            vec![],
-        ),
-        (
-            "DemoFails000000000000003",
-            Script::timed(&[
-                ("InProgress", s(2.0)),
-                ("Paused", s(1.0)),
-                ("Failed", s(0.0)),
-            ]),
-            vec![],
-        ),
-        (
-            "DemoManualReview00000004",
-            Script::timed(&[
-                ("InProgress", s(1.0)),
-                ("Paused", s(5.0)),
-                ("Completed", s(0.0)),
-            ]),
-            vec![],
-        ),
-        (
-            "DemoFlakyAnswers00000005",
-            Script::timed(&[("InProgress", s(3.0)), ("Completed", s(0.0))]),
-            vec![Fault::Malformed, Fault::Status(503)],
-        ),
-        (
-            SQL_INSERTED,
-            Script::timed(&[("InProgress", s(2.0)), ("Completed", s(0.0))]),
-            vec![],
-        ),
-    ]
-}
-
 /// Runs the demo on API `version`, writing a narrative and a summary to `out`. The daemon's own
 /// log events go wherever the global subscriber sends them. With `keep`, the database is left at
 /// that path.
@@ -156,7 +107,7 @@ pub async fn run(
     )?;
     writeln!(out, "database: {}", db_path.display())?;
     let mut enqueued = Vec::new();
-    for (id, script, faults) in scripts() {
+    for (id, script, faults) in journeys() {
         simulator.add_journey_on(id, version, script);
         for fault in faults {
             simulator.inject(id, fault);
@@ -190,7 +141,7 @@ pub async fn run(
     tokio::time::sleep(Duration::from_secs(1)).await;
     insert_by_sql(&db_path, SQL_INSERTED).await?;
 
-    let finished = wait_until_all_stopped(store.as_ref(), scripts().len()).await;
+    let finished = wait_until_all_stopped(store.as_ref(), journeys().len()).await;
     shutdown.cancel();
     daemon.await.expect("daemon task panicked")?;
     finished?;

@@ -9,6 +9,7 @@
 
 mod answers;
 mod config;
+pub mod demo_journeys;
 mod handlers;
 mod script;
 
