@@ -12,7 +12,13 @@ use crate::clock::Timestamp;
 
 /// What the shared statements need from a backend: how to bind each kind of value, and the
 /// statements that take a JSON array of rows, which each backend unpacks its own way.
-pub(super) trait Dialect: Database {
+// The bounds on the associated types hold for both backends; stated here, every generic
+// function over a `Dialect` has them without saying so.
+pub(super) trait Dialect:
+    Database<Arguments: IntoArguments<Self>, QueryResult: RowsAffected>
+{
+    /// Claims due journeys (see [`sql::CLAIM_DUE_SQLITE`]).
+    const CLAIM_DUE: &'static str;
     /// Writes the polls that saw the same status again (see [`unchanged_rows`]): `$1` owner,
     /// `$2` the rows; returns the instance IDs written.
     const RECORD_UNCHANGED_BATCH: &'static str;
@@ -49,6 +55,8 @@ pub(super) trait Dialect: Database {
     const REMOVE_ENDPOINTS: &'static str;
 
     fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self>;
+    /// The text in the first column of `row`.
+    fn first_text(row: &Self::Row) -> Result<String, sqlx::Error>;
     fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
     fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self>;
     /// As stored: RFC 3339 text in SQLite, `timestamptz` in PostgreSQL.
@@ -85,7 +93,6 @@ impl<'q, DB: Dialect> Binder<'q, DB> {
     pub(super) async fn fetch_as<'e, E, T>(self, executor: E) -> Result<Vec<T>, sqlx::Error>
     where
         E: Executor<'e, Database = DB>,
-        <DB as Database>::Arguments: IntoArguments<DB>,
         T: for<'r> sqlx::FromRow<'r, DB::Row>,
     {
         self.0
@@ -96,35 +103,25 @@ impl<'q, DB: Dialect> Binder<'q, DB> {
             .collect()
     }
 
-    /// Runs the statement; returns the rows it changed.
-    pub(super) async fn execute<'e, E>(self, executor: E) -> Result<u64, sqlx::Error>
-    where
-        E: Executor<'e, Database = DB>,
-        <DB as Database>::Arguments: IntoArguments<DB>,
-        DB::QueryResult: RowsAffected,
-    {
-        Ok(self.0.execute(executor).await?.rows_affected())
-    }
-}
-
-impl<'q, DB: Dialect> Binder<'q, DB>
-where
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
     /// Runs the statement; returns its rows' first column as text.
     pub(super) async fn fetch_texts<'e, E>(self, executor: E) -> Result<Vec<String>, sqlx::Error>
     where
         E: Executor<'e, Database = DB>,
-        <DB as Database>::Arguments: IntoArguments<DB>,
     {
-        use sqlx::Row;
         self.0
             .fetch_all(executor)
             .await?
             .iter()
-            .map(|row| row.try_get(0))
+            .map(DB::first_text)
             .collect()
+    }
+
+    /// Runs the statement; returns the rows it changed.
+    pub(super) async fn execute<'e, E>(self, executor: E) -> Result<u64, sqlx::Error>
+    where
+        E: Executor<'e, Database = DB>,
+    {
+        Ok(self.0.execute(executor).await?.rows_affected())
     }
 }
 
@@ -163,6 +160,10 @@ macro_rules! dialect {
                 query.bind(value)
             }
 
+            fn first_text(row: &Self::Row) -> Result<String, sqlx::Error> {
+                sqlx::Row::try_get(row, 0)
+            }
+
             fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self> {
                 query.bind(value)
             }
@@ -186,6 +187,7 @@ dialect!(
     sqlx::Sqlite,
     time: crate::clock::format_timestamp,
     lock_rows: None,
+    CLAIM_DUE = sql::CLAIM_DUE_SQLITE,
     RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_SQLITE,
     RENEW_LEASES = sql::RENEW_LEASES_SQLITE,
     FORGET = sql::FORGET_SQLITE,
@@ -204,6 +206,7 @@ dialect!(
     sqlx::Postgres,
     time: std::convert::identity,
     lock_rows: Some(sql::LOCK_ROWS_POSTGRES),
+    CLAIM_DUE = sql::CLAIM_DUE_POSTGRES,
     RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_POSTGRES,
     RENEW_LEASES = sql::RENEW_LEASES_POSTGRES,
     FORGET = sql::FORGET_POSTGRES,

@@ -1,9 +1,9 @@
 //! The outbox's reads and writes, written once for both backends (see
 //! [`super::super::shared`]).
 
-use sqlx::{Database, Executor, IntoArguments};
+use sqlx::Executor;
 
-use super::super::dialect::{Binder, Dialect, RowsAffected};
+use super::super::dialect::{Binder, Dialect};
 use super::{
     AttemptRecord, DeliveryState, DisabledEndpoint, DueDelivery, EndpointRow, Replay, sql,
 };
@@ -21,8 +21,6 @@ pub(in crate::storage) async fn append<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     for announcement in announcements {
@@ -62,7 +60,6 @@ pub(in crate::storage) async fn claim<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
     DueDelivery: for<'r> sqlx::FromRow<'r, DB::Row>,
 {
@@ -99,10 +96,6 @@ pub(in crate::storage) async fn record_attempts<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
 {
     let rows = serde_json::Value::from(
         attempts
@@ -193,8 +186,6 @@ pub(in crate::storage) async fn sync_endpoints<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
 {
     for endpoint in endpoints {
         Binder::<DB>::new(sql::UPSERT_ENDPOINT)
@@ -223,8 +214,6 @@ pub(in crate::storage) async fn replay<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
 {
     let (statement, endpoint) = match replay {
         Replay::Event { endpoint, .. } => (sql::REPLAY_EVENT, endpoint),

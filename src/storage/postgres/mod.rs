@@ -18,7 +18,7 @@ use super::{
     TransitionRow, WriteHealth, api_version_column, shared, sql,
 };
 use crate::clock::Timestamp;
-use crate::journey::{ApiVersion, TrackedJourney, status_key};
+use crate::journey::{TrackedJourney, status_key};
 
 mod statements;
 
@@ -134,6 +134,7 @@ impl From<ClaimedRow> for Claim {
 shared::store_impl!(
     PostgresStore,
     Postgres,
+    claimed: ClaimedRow,
     mark_stuck: (MARK_STUCK_BY_AGE.as_str(), MARK_STUCK_BY_STATUS.as_str()),
     {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -148,30 +149,6 @@ shared::store_impl!(
             .await?;
         let result = shared::heartbeat::<Postgres>(session.conn(), owner, now, now, now, &[]).await;
         session.finish(result).await.map(drop)
-    }
-
-    async fn claim_due(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: usize,
-        default_version: ApiVersion,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let mut session = self
-            .session(Begin::Autocommit, "claiming due journeys")
-            .await?;
-        let rows = sqlx::query_as(sql::CLAIM_DUE_POSTGRES)
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(default_version.as_str())
-            .fetch_all(session.conn())
-            .await;
-        let mut rows: Vec<ClaimedRow> = session.finish(rows).await?;
-        rows.sort_by_key(|row| row.next_poll_at);
-        Ok(rows.into_iter().map(Claim::from).collect())
     }
 
     async fn maintain(&self) -> Result<(), StoreError> {

@@ -1,12 +1,12 @@
 //! The writes on journeys that do not come from a poll: adding and stopping them, the stuck
 //! marks, retention, forgetting, and a daemon's leases when it stops.
 
-use sqlx::{Database, Executor, IntoArguments};
+use sqlx::Executor;
 
 use super::{json_array, lock_rows};
 use crate::clock::{self, Timestamp};
 use crate::journey::{Announcement, ApiVersion, EventType, InstanceId, StopReason};
-use crate::storage::dialect::{Binder, Dialect, RowsAffected};
+use crate::storage::dialect::{Binder, Dialect};
 use crate::storage::outbox::shared::append;
 use crate::storage::{Abandoned, NewlyStuck, Retention, STUCK_AGE, STUCK_STATUS, StuckRules, sql};
 
@@ -20,9 +20,6 @@ pub(in crate::storage) async fn enqueue<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
 {
     let ids: Vec<&str> = ids.iter().map(InstanceId::as_str).collect();
     Binder::<DB>::new(DB::ENQUEUE)
@@ -44,10 +41,6 @@ pub(in crate::storage) async fn abandon<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
     (String, Option<String>): for<'r> sqlx::FromRow<'r, DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
@@ -95,8 +88,6 @@ pub(in crate::storage) async fn mark_stuck<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
     NewlyStuck: for<'r> sqlx::FromRow<'r, DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
@@ -134,8 +125,6 @@ pub(in crate::storage) async fn release<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
 {
     let released = Binder::<DB>::new(sql::RELEASE_LEASES)
         .text(Some(owner))
@@ -159,8 +148,6 @@ pub(in crate::storage) async fn retain<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
 {
     let statement = match action {
         Retention::ClearData => DB::CLEAR_DATA,
@@ -181,9 +168,6 @@ pub(in crate::storage) async fn forget<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
 {
     let json = json_array(ids);
     lock_rows::<DB>(conn, &json).await?;

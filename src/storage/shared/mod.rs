@@ -7,9 +7,9 @@ mod store;
 pub(super) use lifecycle::{abandon, enqueue, forget, mark_stuck, release, retain};
 pub(super) use store::store_impl;
 
-use sqlx::{Database, Executor, IntoArguments};
+use sqlx::Executor;
 
-use super::dialect::{Binder, Dialect, RowsAffected};
+use super::dialect::{Binder, Dialect};
 use super::outbox::shared::append;
 use super::row_write::RowWrite;
 use super::rows::JourneyTotals;
@@ -31,10 +31,6 @@ pub(super) async fn record<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let mut applied = vec![false; updates.len()];
@@ -119,7 +115,6 @@ pub(super) async fn totals<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let count = async |binder: Binder<'_, DB>, conn: &mut DB::Connection| {
@@ -144,9 +139,6 @@ pub(super) async fn recorded<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
 {
     let mut recorded = Vec::with_capacity(updates.len());
     for update in updates {
@@ -168,9 +160,6 @@ pub(super) async fn lock_rows<DB>(conn: &mut DB::Connection, ids: &str) -> Resul
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
 {
     if let Some(lock) = DB::LOCK_ROWS {
         Binder::<DB>::new(lock)
@@ -224,10 +213,6 @@ pub(super) async fn heartbeat<DB>(
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    DB::QueryResult: RowsAffected,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     Binder::<DB>::new(sql::UPSERT_REPLICA)

@@ -4,10 +4,17 @@
 //! own way. One macro rather than a blanket impl: a trait object needs `#[async_trait]`, which
 //! must see every method of the impl at once.
 
-/// `impl Store for $store` on database `$db`, with the shared methods and `{ $own }`; the stuck
-/// check runs the backend's renderings of the two marking statements, `($by_age, $by_status)`.
+/// `impl Store for $store` on database `$db`, with the shared methods and `{ $own }`; a claim
+/// reads `$claimed` rows (each backend's timestamps), the stuck check runs the backend's
+/// renderings of the two marking statements, `($by_age, $by_status)`.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, mark_stuck: ($by_age:expr, $by_status:expr), { $($own:tt)* }) => {
+    (
+        $store:ty,
+        $db:ty,
+        claimed: $claimed:ty,
+        mark_stuck: ($by_age:expr, $by_status:expr),
+        { $($own:tt)* }
+    ) => {
         #[async_trait::async_trait]
         impl $crate::storage::Store for $store {
             async fn heartbeat(
@@ -125,6 +132,32 @@ macro_rules! store_impl {
                     $crate::storage::shared::retain::<$db>(conn, action, stopped_before, batch)
                         .await;
                 session.finish(touched).await
+            }
+
+            async fn claim_due(
+                &self,
+                owner: &str,
+                now: $crate::clock::Timestamp,
+                lease_until: $crate::clock::Timestamp,
+                limit: usize,
+                default_version: $crate::journey::ApiVersion,
+            ) -> Result<Vec<$crate::storage::Claim>, $crate::storage::StoreError> {
+                use $crate::storage::dialect::{Binder, Dialect};
+                let mut session = self.write_autocommit("claiming due journeys").await?;
+                let rows = Binder::<$db>::new(<$db as Dialect>::CLAIM_DUE)
+                    .text(Some(owner))
+                    .time(Some(lease_until))
+                    .time(Some(now))
+                    .int(Some(i64::try_from(limit).unwrap_or(i64::MAX)))
+                    .text(Some(default_version.as_str()))
+                    .fetch_as::<_, $claimed>(session.conn())
+                    .await;
+                let rows = session.finish(rows).await?;
+                let mut claims: Vec<$crate::storage::Claim> =
+                    rows.into_iter().map($crate::storage::Claim::from).collect();
+                // RETURNING gives no order guarantee; poll the longest-waiting first.
+                claims.sort_by_key(|claim| claim.due_at);
+                Ok(claims)
             }
 
             async fn ping(&self) -> Result<(), $crate::storage::StoreError> {

@@ -16,39 +16,39 @@ pub(super) struct ClaimedRow {
     consecutive_errors: i64,
     consecutive_not_found: i64,
     stuck_since: Option<String>,
-    pub(super) next_poll_at: Option<String>,
+    next_poll_at: Option<String>,
     api_version: String,
     outcome: Option<String>,
 }
 
-impl ClaimedRow {
-    pub(super) fn into_claim(self) -> Claim {
+impl From<ClaimedRow> for Claim {
+    fn from(row: ClaimedRow) -> Self {
         let journey = (|| {
             Ok(TrackedJourney {
-                enqueued_at: column_timestamp("enqueued_at", &self.enqueued_at)?,
-                created_time: self
+                enqueued_at: column_timestamp("enqueued_at", &row.enqueued_at)?,
+                created_time: row
                     .created_time
                     .as_deref()
                     .map(|text| column_timestamp("created_time", text))
                     .transpose()?,
-                instance_id: self.instance_id.clone(),
-                status: self.status,
-                polls: self.polls,
-                unchanged_polls: self.unchanged_polls,
-                consecutive_errors: self.consecutive_errors,
-                consecutive_not_found: self.consecutive_not_found,
-                stuck: self.stuck_since.is_some(),
-                api_version: api_version_column(&self.api_version)?,
-                outcome: self.outcome,
+                instance_id: row.instance_id.clone(),
+                status: row.status,
+                polls: row.polls,
+                unchanged_polls: row.unchanged_polls,
+                consecutive_errors: row.consecutive_errors,
+                consecutive_not_found: row.consecutive_not_found,
+                stuck: row.stuck_since.is_some(),
+                api_version: api_version_column(&row.api_version)?,
+                outcome: row.outcome,
             })
         })();
         Claim {
-            due_at: self
+            due_at: row
                 .next_poll_at
                 .as_deref()
                 .and_then(|text| parse_timestamp(text).ok()),
-            instance_id: self.instance_id,
-            polls: self.polls,
+            instance_id: row.instance_id,
+            polls: row.polls,
             journey,
         }
     }

@@ -11,11 +11,11 @@ use sqlx::sqlite::SqlitePool;
 
 use super::rows::bind_search;
 use super::{
-    Claim, Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, SearchFilter, StoreError,
+    Forgotten, JourneyPage, JourneyRow, JourneyStats, ListFilter, SearchFilter, StoreError,
     TransitionRow, WriteHealth, shared, sql,
 };
 use crate::clock::{Timestamp, format_timestamp, parse_timestamp};
-use crate::journey::{ApiVersion, status_key};
+use crate::journey::status_key;
 
 mod claimed;
 mod connect;
@@ -67,7 +67,12 @@ pub struct SqliteStore {
     pub(in crate::storage) outbox_notify: tokio::sync::Notify,
 }
 
-shared::store_impl!(SqliteStore, Sqlite, mark_stuck: (sql::MARK_STUCK_BY_AGE, sql::MARK_STUCK_BY_STATUS), {
+shared::store_impl!(
+    SqliteStore,
+    Sqlite,
+    claimed: ClaimedRow,
+    mark_stuck: (sql::MARK_STUCK_BY_AGE, sql::MARK_STUCK_BY_STATUS),
+    {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())
@@ -94,31 +99,6 @@ shared::store_impl!(SqliteStore, Sqlite, mark_stuck: (sql::MARK_STUCK_BY_AGE, sq
         }
         .await;
         session.finish(result).await.map(drop)
-    }
-
-    async fn claim_due(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: usize,
-        default_version: ApiVersion,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let mut session = self
-            .autocommit(&self.writer, "claiming due journeys")
-            .await?;
-        let rows = sqlx::query_as(sql::CLAIM_DUE_SQLITE)
-            .bind(owner)
-            .bind(format_timestamp(lease_until))
-            .bind(format_timestamp(now))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(default_version.as_str())
-            .fetch_all(session.conn())
-            .await;
-        let mut rows: Vec<ClaimedRow> = session.finish(rows).await?;
-        // RETURNING gives no order guarantee; poll the longest-waiting first.
-        rows.sort_by(|a, b| a.next_poll_at.cmp(&b.next_poll_at));
-        Ok(rows.into_iter().map(ClaimedRow::into_claim).collect())
     }
 
     async fn maintain(&self) -> Result<(), StoreError> {
