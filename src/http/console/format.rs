@@ -59,12 +59,17 @@ pub(super) fn link(params: &[(&str, &str)]) -> String {
 
 /// The journey page's address: IDs are URL-safe by their rules, but not `/`-free in theory.
 pub(super) fn journey_link(instance_id: &str) -> String {
-    let escaped: String = serde_urlencoded::to_string([("", instance_id)])
-        .unwrap_or_default()
-        .trim_start_matches('=')
-        .to_owned();
+    let escaped = percent_encoding::utf8_percent_encode(instance_id, PATH_SEGMENT);
     format!("/console/journeys/{escaped}")
 }
+
+/// What a path segment may hold as it is: the characters of instance IDs as journeyd issues
+/// them (RFC 3986's unreserved); anything else a row inserted by SQL holds is escaped.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// When the journey is polled next, or why it is not.
 pub(super) fn next_poll(row: &JourneyRow, now: Timestamp) -> String {
@@ -100,6 +105,12 @@ mod tests {
         assert_eq!(relative("2026-12-02T14:00:03.500Z", now), "in 3 s");
         assert_eq!(relative("yesterday", now), "unreadable time");
         assert_eq!(time("2026-12-02T14:03:07.250Z"), "2026-12-02 14:03:07 UTC");
+    }
+
+    #[test]
+    fn journey_links_escape_what_a_path_segment_cannot_hold() {
+        assert_eq!(journey_link("Ab_9-x"), "/console/journeys/Ab_9-x");
+        assert_eq!(journey_link("a b/c?d"), "/console/journeys/a%20b%2Fc%3Fd");
     }
 
     #[test]

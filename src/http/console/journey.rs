@@ -13,7 +13,7 @@ use super::timeline::{Stretch, stretches};
 use crate::clock::{Timestamp, format_timestamp};
 use crate::config::Caller;
 use crate::http::HttpState;
-use crate::storage::{AttemptFilter, AttemptRow, JourneyRow};
+use crate::storage::{AttemptFilter, AttemptRow, JourneyRow, STUCK_AGE, STUCK_STATUS};
 
 /// Webhook attempts shown, newest first.
 const ATTEMPTS_SHOWN: i64 = 20;
@@ -83,8 +83,8 @@ fn facts(row: &JourneyRow, now: Timestamp) -> Markup {
 
 fn stuck_reason(reason: &str) -> &str {
     match reason {
-        "age" => "not ended within stuck.after of its start",
-        "status" => "in its status longer than stuck.status allows",
+        STUCK_AGE => "not ended within stuck.after of its start",
+        STUCK_STATUS => "in its status longer than stuck.status_after allows",
         other => other,
     }
 }
