@@ -3,6 +3,7 @@
 //! (the database answers for the fleet).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::{self, Timestamp};
@@ -16,12 +17,13 @@ const BUCKETS: usize = RATE_WINDOW.as_secs() as usize + 1;
 #[derive(Debug)]
 pub struct Activity {
     started_at: Timestamp,
+    /// Counted once per poll, so without the lock.
+    polls: AtomicU64,
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    polls: u64,
     requests: RecentRequests,
     flow: Option<FlowReport>,
 }
@@ -42,6 +44,7 @@ impl Activity {
     pub fn new(started_at: Timestamp) -> Self {
         Self {
             started_at,
+            polls: AtomicU64::new(0),
             state: Mutex::default(),
         }
     }
@@ -52,7 +55,7 @@ impl Activity {
     }
 
     pub fn poll_finished(&self) {
-        self.state().polls += 1;
+        self.polls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// What the flow control says at this turn of the scheduler loop.
@@ -64,7 +67,7 @@ impl Activity {
         let state = self.state();
         ActivityReport {
             started_at: self.started_at,
-            polls: state.polls,
+            polls: self.polls.load(Ordering::Relaxed),
             request_rate: state.requests.rate(now),
             flow: state.flow,
         }
