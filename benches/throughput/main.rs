@@ -49,6 +49,8 @@ struct Options {
     seconds: u64,
     idle_seconds: u64,
     postgres: bool,
+    /// Only the database cost section (`--cost-only`).
+    cost_only: bool,
 }
 
 impl Options {
@@ -61,6 +63,7 @@ impl Options {
             seconds: option(args, "--seconds").map_or(10, |n| n.parse().unwrap()),
             idle_seconds: option(args, "--idle-seconds").map_or(30, |n| n.parse().unwrap()),
             postgres: !args.iter().any(|arg| arg == "--no-postgres"),
+            cost_only: args.iter().any(|arg| arg == "--cost-only"),
         }
     }
 }
@@ -85,11 +88,20 @@ fn orchestrate(options: &Options) {
         journeys,
         mode,
         seconds,
+        replicas: 1,
+        concurrency: CONCURRENCY,
         base_url: fake.urls.base_url.clone(),
         token_url: fake.urls.token_url.clone(),
         postgres_admin_url: admin.clone().unwrap_or_default(),
     };
 
+    if options.cost_only {
+        println!(
+            "{}",
+            database_cost(&backends, &scenario(Backend::Sqlite, 0, Mode::Idle, 0)).join("\n")
+        );
+        return;
+    }
     eprintln!("measuring the raw limit...");
     let raw = raw_limit(&fake, options.seconds);
     let mut lines = vec![
@@ -100,9 +112,9 @@ fn orchestrate(options: &Options) {
         ),
         format!("raw reqwest limit: {raw:.0} requests/s"),
         String::new(),
-        "| backend | journeys | polls/s | of raw | CPU s / 1,000 polls | peak RSS | lateness p50 / p99 |"
+        "| backend | journeys | polls/s | of raw | CPU s / 1,000 polls | peak RSS | lateness p50 / p99 | WAL / poll | row updates / poll (HOT) |"
             .into(),
-        "|---|---:|---:|---:|---:|---:|---:|".into(),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
     ];
     let mut max_rate = std::collections::BTreeMap::new();
     for &backend in &backends {
@@ -112,13 +124,14 @@ fn orchestrate(options: &Options) {
                 scenario(backend, journeys, Mode::Throughput, options.seconds).run_in_child();
             max_rate.entry(backend).or_insert(report.polls_per_second);
             lines.push(format!(
-                "| {backend:?} | {journeys} | {:.0} | {:.0} % | {:.3} | {:.1} MiB | {} / {} |",
+                "| {backend:?} | {journeys} | {:.0} | {:.0} % | {:.3} | {:.1} MiB | {} / {} | {} |",
                 report.polls_per_second,
                 report.polls_per_second / raw * 100.0,
                 report.cpu_seconds_per_1000_polls,
                 report.peak_rss_mib,
                 report.lateness_p50,
                 report.lateness_p99,
+                server_cost(&report),
             ));
         }
     }
@@ -172,5 +185,79 @@ fn orchestrate(options: &Options) {
         oversized.polls_per_second,
         oversized.peak_rss_mib,
     ));
+    lines.push(String::new());
+    lines.extend(database_cost(
+        &backends,
+        &scenario(Backend::Sqlite, 0, Mode::Idle, 0),
+    ));
     println!("{}", lines.join("\n"));
+}
+
+/// Journeys polled at once until each ends at its 5th poll.
+const LIFECYCLE_POLLS: u32 = 5;
+const LIFECYCLE_JOURNEYS: u64 = 10_000;
+const LIFECYCLE_CONCURRENCY: usize = 32;
+
+/// What polling costs the database: 10,000 journeys, each polled until it ends at its 5th poll
+/// (four polls that see `InProgress` again, then `Completed`), 32 polls in flight a replica;
+/// on PostgreSQL with one replica and with three, and every poll seeing the same status again.
+fn database_cost(backends: &[Backend], template: &Scenario) -> Vec<String> {
+    let fake = Fake::start(&["--complete-after", &LIFECYCLE_POLLS.to_string()]);
+    let lifecycle = |backend, replicas| Scenario {
+        backend,
+        journeys: LIFECYCLE_JOURNEYS,
+        mode: Mode::Lifecycle {
+            polls: LIFECYCLE_POLLS,
+        },
+        replicas,
+        concurrency: LIFECYCLE_CONCURRENCY,
+        base_url: fake.urls.base_url.clone(),
+        token_url: fake.urls.token_url.clone(),
+        ..template.clone()
+    };
+    let mut lines = vec![
+        format!(
+            "| backend | {LIFECYCLE_JOURNEYS} journeys × {LIFECYCLE_POLLS} polls, {LIFECYCLE_CONCURRENCY} in flight a replica | polls/s | WAL / poll | row updates / poll (HOT) |"
+        ),
+        "|---|---|---:|---:|---:|".into(),
+    ];
+    let mut runs: Vec<(Scenario, &str)> = Vec::new();
+    for &backend in backends {
+        runs.push((lifecycle(backend, 1), "1 replica"));
+        if backend == Backend::Postgres {
+            runs.push((lifecycle(backend, 3), "3 replicas"));
+            let same_status = Scenario {
+                mode: Mode::Throughput,
+                seconds: 10,
+                base_url: template.base_url.clone(),
+                token_url: template.token_url.clone(),
+                ..lifecycle(backend, 1)
+            };
+            runs.push((same_status, "every poll the same status again, 10 s"));
+        }
+    }
+    for (scenario, label) in runs {
+        eprintln!("database cost: {:?}, {label}...", scenario.backend);
+        let report = scenario.run_in_child();
+        lines.push(format!(
+            "| {:?} | {label} | {:.0} | {} |",
+            scenario.backend,
+            report.polls_per_second,
+            server_cost(&report),
+        ));
+    }
+    lines
+}
+
+/// "WAL / poll | row updates / poll (HOT share)", or dashes without PostgreSQL.
+fn server_cost(report: &scenario::Report) -> String {
+    match report.server_cost {
+        Some(cost) => format!(
+            "{:.0} B | {:.2} ({:.0} % HOT)",
+            cost.wal_bytes_per_poll,
+            cost.row_updates_per_poll,
+            cost.hot_share * 100.0
+        ),
+        None => "- | -".into(),
+    }
 }

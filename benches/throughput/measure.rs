@@ -92,3 +92,69 @@ pub(super) fn peak_rss_mib() -> f64 {
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
+
+/// What the PostgreSQL server wrote, read at one moment: WAL position and row updates in the
+/// scenario's database. Both are cumulative; a cost is the difference of two.
+pub(super) struct ServerCounters {
+    wal_lsn: String,
+    updates: i64,
+    hot_updates: i64,
+}
+
+/// What polling cost the server, per poll.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct ServerCost {
+    pub(super) wal_bytes_per_poll: f64,
+    pub(super) row_updates_per_poll: f64,
+    /// Of the row updates, the share that were HOT (no index entry written).
+    pub(super) hot_share: f64,
+}
+
+impl ServerCounters {
+    /// Reads the counters once the statistics of every closed session are in: a session
+    /// reports its row counts when it ends (or a second after its last report), so this waits
+    /// that long first.
+    pub(super) async fn read(conn: &mut sqlx::PgConnection) -> Self {
+        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let (wal_lsn, updates, hot_updates): (String, i64, i64) = sqlx::query_as(
+            "SELECT pg_current_wal_lsn()::text, \
+                    COALESCE(sum(n_tup_upd), 0)::bigint, COALESCE(sum(n_tup_hot_upd), 0)::bigint \
+             FROM pg_stat_user_tables",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        Self {
+            wal_lsn,
+            updates,
+            hot_updates,
+        }
+    }
+
+    /// The cost of `polls` polls made between `self` and `later`.
+    pub(super) async fn cost_until(
+        &self,
+        later: &Self,
+        polls: f64,
+        conn: &mut sqlx::PgConnection,
+    ) -> ServerCost {
+        let (wal_bytes,): (f64,) =
+            sqlx::query_as("SELECT pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::float8")
+                .bind(&later.wal_lsn)
+                .bind(&self.wal_lsn)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        let updates = (later.updates - self.updates) as f64;
+        let hot = (later.hot_updates - self.hot_updates) as f64;
+        ServerCost {
+            wal_bytes_per_poll: wal_bytes / polls,
+            row_updates_per_poll: updates / polls,
+            hot_share: if updates > 0.0 { hot / updates } else { 0.0 },
+        }
+    }
+}

@@ -10,9 +10,9 @@ use journeyd::telemetry::metrics;
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 
-use super::basics::{CONCURRENCY, WARM_UP, milliseconds, runtime};
+use super::basics::{WARM_UP, milliseconds, runtime};
 use super::common;
-use super::measure::{Snapshot, peak_rss_mib, percentile};
+use super::measure::{ServerCost, ServerCounters, Snapshot, peak_rss_mib, percentile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(super) enum Backend {
@@ -28,6 +28,9 @@ pub(super) enum Mode {
     Steady { interval_ms: u64 },
     /// Nothing due; plain SQL inserts at intervals, timed to their first poll.
     Idle,
+    /// Every journey due at once and polled until it ends (the fake ends it at its `polls`-th
+    /// poll); timed from the daemons' start until no journey is left active.
+    Lifecycle { polls: u32 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +39,9 @@ pub(super) struct Scenario {
     pub(super) journeys: u64,
     pub(super) mode: Mode,
     pub(super) seconds: u64,
+    /// Daemons polling the same database, each with `concurrency` polls in flight.
+    pub(super) replicas: usize,
+    pub(super) concurrency: usize,
     pub(super) base_url: String,
     pub(super) token_url: String,
     pub(super) postgres_admin_url: String,
@@ -51,6 +57,8 @@ pub(super) struct Report {
     pub(super) lateness_p50: String,
     pub(super) lateness_p99: String,
     pub(super) insert_to_first_poll_ms: Vec<f64>,
+    /// PostgreSQL only: what the whole run (warm-up included) cost the server per poll.
+    pub(super) server_cost: Option<ServerCost>,
 }
 
 impl Scenario {
@@ -75,6 +83,14 @@ impl Scenario {
         store.migrate().await.unwrap();
         self.populate(&database.url).await;
         drop(store);
+        let mut server = match self.backend {
+            Backend::Postgres => Some(sqlx::PgConnection::connect(&database.url).await.unwrap()),
+            Backend::Sqlite => None,
+        };
+        let server_before = match &mut server {
+            Some(conn) => Some(ServerCounters::read(conn).await),
+            None => None,
+        };
 
         let config = self.config(&database.url);
         let fake = common::FakeUrls {
@@ -82,22 +98,49 @@ impl Scenario {
             token_url: self.token_url.clone(),
         };
         let handle = metrics::install().unwrap();
-        let store = storage::open(&database.url).await.unwrap();
-        let (shutdown, daemon) =
-            common::spawn_daemon(common::settings(&fake, None), &config, store, None);
+        let started = Snapshot::take(&handle);
+        let polls_at_start = started.polls;
+        let mut daemons = Vec::new();
+        for _ in 0..self.replicas {
+            let store = storage::open(&database.url).await.unwrap();
+            daemons.push(common::spawn_daemon(
+                common::settings(&fake, None),
+                &config,
+                store,
+                None,
+            ));
+        }
 
-        tokio::time::sleep(WARM_UP).await;
-        let before = Snapshot::take(&handle);
-        let inserts = match self.mode {
-            Mode::Idle => self.insert_while_idle(&database.url).await,
+        let (before, inserts) = match self.mode {
+            Mode::Lifecycle { .. } => {
+                self.wait_until_all_ended(&database.url).await;
+                (started, Vec::new())
+            }
+            Mode::Idle => {
+                tokio::time::sleep(WARM_UP).await;
+                let before = Snapshot::take(&handle);
+                (before, self.insert_while_idle(&database.url).await)
+            }
             _ => {
+                tokio::time::sleep(WARM_UP).await;
+                let before = Snapshot::take(&handle);
                 tokio::time::sleep(Duration::from_secs(self.seconds)).await;
-                Vec::new()
+                (before, Vec::new())
             }
         };
         let after = Snapshot::take(&handle);
-        shutdown.cancel();
-        daemon.await.unwrap();
+        for (shutdown, daemon) in daemons {
+            shutdown.cancel();
+            daemon.await.unwrap();
+        }
+        let server_cost = match (&mut server, server_before) {
+            (Some(conn), Some(before)) => {
+                let after = ServerCounters::read(conn).await;
+                let polls = Snapshot::take(&handle).polls - polls_at_start;
+                Some(before.cost_until(&after, polls, conn).await)
+            }
+            _ => None,
+        };
 
         let polls = after.polls - before.polls;
         let elapsed = after.at.duration_since(before.at).as_secs_f64();
@@ -115,6 +158,7 @@ impl Scenario {
             lateness_p50: milliseconds(percentile(&lateness, 0.50) * 1_000.0),
             lateness_p99: milliseconds(percentile(&lateness, 0.99) * 1_000.0),
             insert_to_first_poll_ms: self.first_polls(&database.url, &inserts).await,
+            server_cost,
         }
     }
 
@@ -124,11 +168,11 @@ impl Scenario {
         config.api.base_url = Some(self.base_url.clone());
         config.auth.token_url = self.token_url.clone();
         config.api.max_requests_per_second = 1_000_000.0;
-        config.poll.concurrency = CONCURRENCY;
+        config.poll.concurrency = self.concurrency;
         config.poll.multiplier = 1.0;
         config.http.listen = String::new();
         let (interval, jitter) = match self.mode {
-            Mode::Throughput => (Duration::from_millis(1), 0.0),
+            Mode::Throughput | Mode::Lifecycle { .. } => (Duration::from_millis(1), 0.0),
             Mode::Steady { interval_ms } => (Duration::from_millis(interval_ms), 0.05),
             Mode::Idle => (Duration::from_secs(3_600), 0.0),
         };
@@ -190,6 +234,23 @@ impl Scenario {
                     .execute(&mut conn)
                     .await
                     .unwrap();
+            }
+        }
+    }
+
+    /// Returns once no journey is active any more (checked every 100 ms).
+    async fn wait_until_all_ended(&self, url: &str) {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (active,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM journeys WHERE stopped_at IS NULL")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            if active == 0 {
+                return;
             }
         }
     }
