@@ -206,9 +206,7 @@ fn database_cost(backends: &[Backend], template: &Scenario) -> Vec<String> {
     let lifecycle = |backend, replicas| Scenario {
         backend,
         journeys: LIFECYCLE_JOURNEYS,
-        mode: Mode::Lifecycle {
-            polls: LIFECYCLE_POLLS,
-        },
+        mode: Mode::Lifecycle,
         replicas,
         concurrency: LIFECYCLE_CONCURRENCY,
         base_url: fake.urls.base_url.clone(),

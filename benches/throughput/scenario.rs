@@ -28,9 +28,9 @@ pub(super) enum Mode {
     Steady { interval_ms: u64 },
     /// Nothing due; plain SQL inserts at intervals, timed to their first poll.
     Idle,
-    /// Every journey due at once and polled until it ends (the fake ends it at its `polls`-th
-    /// poll); timed from the daemons' start until no journey is left active.
-    Lifecycle { polls: u32 },
+    /// Every journey due at once and polled until the fake ends it (`--complete-after`); timed
+    /// from the daemons' start until no journey is left active.
+    Lifecycle,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,22 +111,20 @@ impl Scenario {
             ));
         }
 
-        let (before, inserts) = match self.mode {
-            Mode::Lifecycle { .. } => {
-                self.wait_until_all_ended(&database.url).await;
-                (started, Vec::new())
-            }
-            Mode::Idle => {
-                tokio::time::sleep(WARM_UP).await;
-                let before = Snapshot::take(&handle);
-                (before, self.insert_while_idle(&database.url).await)
-            }
-            _ => {
-                tokio::time::sleep(WARM_UP).await;
-                let before = Snapshot::take(&handle);
-                tokio::time::sleep(Duration::from_secs(self.seconds)).await;
-                (before, Vec::new())
-            }
+        let (before, inserts) = if self.mode == Mode::Lifecycle {
+            self.wait_until_all_ended(&database.url).await;
+            (started, Vec::new())
+        } else {
+            tokio::time::sleep(WARM_UP).await;
+            let before = Snapshot::take(&handle);
+            let inserts = match self.mode {
+                Mode::Idle => self.insert_while_idle(&database.url).await,
+                _ => {
+                    tokio::time::sleep(Duration::from_secs(self.seconds)).await;
+                    Vec::new()
+                }
+            };
+            (before, inserts)
         };
         let after = Snapshot::take(&handle);
         for (shutdown, daemon) in daemons {
@@ -172,7 +170,7 @@ impl Scenario {
         config.poll.multiplier = 1.0;
         config.http.listen = String::new();
         let (interval, jitter) = match self.mode {
-            Mode::Throughput | Mode::Lifecycle { .. } => (Duration::from_millis(1), 0.0),
+            Mode::Throughput | Mode::Lifecycle => (Duration::from_millis(1), 0.0),
             Mode::Steady { interval_ms } => (Duration::from_millis(interval_ms), 0.05),
             Mode::Idle => (Duration::from_secs(3_600), 0.0),
         };
@@ -238,10 +236,11 @@ impl Scenario {
         }
     }
 
-    /// Returns once no journey is active any more (checked every 100 ms).
+    /// Returns once no journey is active any more (checked every 100 ms); panics, naming how
+    /// many are left, if some are still active after `LIFECYCLE_LIMIT`.
     async fn wait_until_all_ended(&self, url: &str) {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        let mut conn = any_connection(url).await;
+        let started = Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let (active,): (i64,) =
@@ -252,14 +251,17 @@ impl Scenario {
             if active == 0 {
                 return;
             }
+            assert!(
+                started.elapsed() < LIFECYCLE_LIMIT,
+                "{active} journeys still active after {LIFECYCLE_LIMIT:?}"
+            );
         }
     }
 
     /// While the daemon idles, inserts a journey by plain SQL every few seconds; returns their
     /// IDs and insert times.
     pub(super) async fn insert_while_idle(&self, url: &str) -> Vec<(String, Timestamp)> {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        let mut conn = any_connection(url).await;
         let every = Duration::from_secs(3);
         let mut inserted = Vec::new();
         let started = Instant::now();
@@ -298,6 +300,15 @@ impl Scenario {
         }
         delays
     }
+}
+
+/// How long the lifecycle mode waits for every journey to end before it gives up.
+const LIFECYCLE_LIMIT: Duration = Duration::from_secs(600);
+
+/// A connection to either backend, for the plain SQL a scenario runs beside the daemon.
+async fn any_connection(url: &str) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(url).await.unwrap()
 }
 
 /// A database for one scenario, removed afterwards.
