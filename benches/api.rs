@@ -204,8 +204,8 @@ async fn populate(url: &str) {
     sqlx::query(
         "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < $1) \
          INSERT INTO journeys (instance_id, status, status_changed_at, enqueued_at, \
-                               next_poll_at, api_version) \
-         SELECT printf('bench-%08d', i), 'InProgress', $2, $2, $2, 'v1' FROM seq",
+                               api_version) \
+         SELECT printf('bench-%08d', i), 'InProgress', $2, $2, 'v1' FROM seq",
     )
     .bind(TRACKED as i64 - 1)
     .bind(format_timestamp(journeyd::clock::Clock::now(&SystemClock)))

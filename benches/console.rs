@@ -140,15 +140,15 @@ async fn populate(url: &str) {
     // `$2`..`$5` two days ago, a day ago, ten minutes ago, now; `seq(i)` the sequence.
     let journeys = "\
         INSERT INTO journeys (instance_id, status, enqueued_at, created_time, completed_time, \
-            status_changed_at, polls, last_polled_at, next_poll_at, stopped_at, stop_reason, \
+            status_changed_at, stopped_at, stop_reason, \
             error_count, last_error, last_error_at, last_error_class, stuck_since, \
             stuck_reason, api_version) \
         SELECT ID, \
             CASE WHEN i % 100 < 95 THEN (CASE WHEN i % 7 = 0 THEN 'Failed' ELSE 'Completed' END) \
                  WHEN i % 3 = 0 THEN 'OnHold' WHEN i % 3 = 1 THEN 'Referred' \
                  ELSE 'InProgress' END, \
-            $2, $2, CASE WHEN i % 100 < 95 THEN $3 END, $3, 5, $3, \
-            CASE WHEN i % 100 >= 95 THEN $5 END, CASE WHEN i % 100 < 95 THEN $3 END, \
+            $2, $2, CASE WHEN i % 100 < 95 THEN $3 END, $3, \
+            CASE WHEN i % 100 < 95 THEN $3 END, \
             CASE WHEN i % 100 < 95 THEN 'terminal' END, \
             CASE WHEN i % 200 = 0 THEN 1 ELSE 0 END, \
             CASE WHEN i % 200 = 0 THEN 'GBG GO answered HTTP 503' END, \
@@ -156,6 +156,8 @@ async fn populate(url: &str) {
             CASE WHEN i % 200 = 0 THEN 'server_error' END, \
             CASE WHEN i % 100 = 99 THEN $4 END, CASE WHEN i % 100 = 99 THEN 'age' END, 'v1' \
         FROM seq";
+    // Active journeys are due since they were enqueued (the trigger's schedule).
+    let schedule = "UPDATE journey_schedule SET polls = 5, last_polled_at = $3";
     let transitions = "\
         INSERT INTO journey_transitions (instance_id, from_status, to_status, observed_at) \
         SELECT ID, NULL, 'InProgress', $2 FROM seq WHERE i % 10 = 0 \
@@ -165,7 +167,7 @@ async fn populate(url: &str) {
         let sequence = "WITH RECURSIVE seq(i) AS \
             (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < $1) ";
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-        for statement in [journeys, transitions] {
+        for statement in [journeys, schedule, transitions] {
             let statement =
                 format!("{sequence}{statement}").replace("ID", "printf('bench-%08d', i)");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(JOURNEYS - 1);
@@ -178,7 +180,7 @@ async fn populate(url: &str) {
     } else {
         let sequence = "WITH seq(i) AS (SELECT generate_series(0, $1)) ";
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        for statement in [journeys, transitions] {
+        for statement in [journeys, schedule, transitions] {
             let statement = format!("{sequence}{statement}")
                 .replace("ID", "'bench-' || lpad(i::text, 8, '0')")
                 .replace("$2", "$2::timestamptz")

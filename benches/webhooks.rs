@@ -184,9 +184,8 @@ async fn fill_outbox(url: &str, count: usize) {
         "INSERT INTO webhook_endpoints (name, url, events) VALUES ('bench', 'http://bench', '*')"
             .to_owned(),
         format!(
-            "{numbers} INSERT INTO journeys (instance_id, status, next_poll_at, stopped_at, \
-                                           stop_reason) \
-             SELECT 'backlog-' || i, 'Completed', NULL, '{now}', 'terminal' FROM n"
+            "{numbers} INSERT INTO journeys (instance_id, status, stopped_at, stop_reason) \
+             SELECT 'backlog-' || i, 'Completed', '{now}', 'terminal' FROM n"
         ),
         format!(
             "{numbers} INSERT INTO webhook_events (message_id, instance_id, sequence, type, \

@@ -164,7 +164,7 @@ async fn status_and_list_show_what_is_stored(backend: Backend) {
     let pool = db.outside().await;
     sqlx::query(
         "UPDATE journeys SET status = 'Completed', stopped_at = '2026-01-01T00:00:00.000Z', \
-         stop_reason = 'terminal', next_poll_at = NULL WHERE instance_id = 'watched-2'",
+         stop_reason = 'terminal' WHERE instance_id = 'watched-2'",
     )
     .execute(&pool)
     .await

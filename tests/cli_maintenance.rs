@@ -99,7 +99,7 @@ async fn prune_deletes_long_finished_journeys_and_dry_run_only_counts(backend: B
     for (id, days) in [("old-1", 40), ("old-2", 35), ("recent", 3)] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE journeys SET status = 'Completed', stop_reason = 'terminal', \
-             next_poll_at = NULL, stopped_at = {days_ago} WHERE instance_id = $1"
+             stopped_at = {days_ago} WHERE instance_id = $1"
         )))
         .bind(id)
         .bind(days.to_string())

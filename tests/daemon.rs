@@ -87,11 +87,7 @@ async fn journeys_are_tracked_to_the_end_with_one_event_each(backend: Backend) {
     }
     assert!(sim.rejections().is_empty(), "{:?}", sim.rejections());
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM journeys WHERE lease_owner IS NOT NULL"
-        )
-        .await,
+        count(&pool, "SELECT count(*) FROM journey_leases").await,
         0,
         "leases are released on shutdown"
     );

@@ -28,12 +28,13 @@ const FAIL_RESULTS_OF_OWNER: &str = "\
     CREATE TABLE fault_switch (owner TEXT); \
     INSERT INTO fault_switch VALUES (NULL); \
     CREATE FUNCTION fail_results() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-        IF OLD.lease_owner = (SELECT owner FROM fault_switch) AND NEW.lease_owner IS NULL THEN \
+        IF EXISTS (SELECT 1 FROM journey_leases l JOIN fault_switch f ON l.owner = f.owner \
+                   WHERE l.instance_id = OLD.instance_id) THEN \
             RAISE EXCEPTION 'injected: could not extend file' USING ERRCODE = 'disk_full'; \
         END IF; \
         RETURN NEW; \
     END $$; \
-    CREATE TRIGGER fail_results BEFORE UPDATE ON journeys \
+    CREATE TRIGGER fail_results BEFORE UPDATE ON journey_schedule \
         FOR EACH ROW EXECUTE FUNCTION fail_results();";
 
 impl WriteBlock {
@@ -50,7 +51,7 @@ impl WriteBlock {
                 pool.execute(FAIL_RESULTS_OF_OWNER).await.unwrap();
                 sqlx::query(
                     "UPDATE fault_switch SET owner = \
-                     (SELECT lease_owner FROM journeys WHERE instance_id = $1)",
+                     (SELECT owner FROM journey_leases WHERE instance_id = $1)",
                 )
                 .bind(instance_id)
                 .execute(&pool)

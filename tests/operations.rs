@@ -193,11 +193,9 @@ async fn retention_deletes_old_finished_journeys_in_batches(backend: Backend) {
         ]);
     for (id, stopped_at) in rows {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO journeys (instance_id, status, stopped_at, stop_reason, next_poll_at) \
-             VALUES ($1, 'Completed', {}, CASE WHEN $2 IS NULL THEN NULL ELSE 'terminal' END, \
-                     CASE WHEN $2 IS NULL THEN {} END)",
+            "INSERT INTO journeys (instance_id, status, stopped_at, stop_reason) \
+             VALUES ($1, 'Completed', {}, CASE WHEN $2 IS NULL THEN NULL ELSE 'terminal' END)",
             common::timestamp(backend, "$2"),
-            common::timestamp(backend, "'2026-03-01T09:00:00.000Z'"),
         )))
         .bind(&id)
         .bind(stopped_at)

@@ -31,7 +31,7 @@ async fn migrations_apply_once_and_build_every_table_and_view() {
         .fetch_one(&outside)
         .await
         .unwrap();
-    assert_eq!(applied, 7);
+    assert_eq!(applied, 8);
     let relations: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' ORDER BY 1",
@@ -45,10 +45,13 @@ async fn migrations_apply_once_and_build_every_table_and_view() {
             "completion_times_daily",
             "completion_times_daily_by_outcome",
             "error_hot_spots",
+            "journey_leases",
             "journey_outcome_counts",
+            "journey_schedule",
             "journey_status_counts",
             "journey_transitions",
             "journeys",
+            "journeys_full",
             "replicas",
             "stuck_journeys",
             "transitions_hourly",
@@ -228,7 +231,7 @@ async fn three_replicas_share_a_thousand_journeys_without_double_polls() {
         "a journey was polled by two at once"
     );
     let outside = db.outside().await;
-    let polls: i64 = sqlx::query_scalar("SELECT CAST(sum(polls) AS BIGINT) FROM journeys")
+    let polls: i64 = sqlx::query_scalar("SELECT CAST(sum(polls) AS BIGINT) FROM journey_schedule")
         .fetch_one(&outside)
         .await
         .unwrap();
@@ -261,10 +264,9 @@ async fn three_replicas_share_a_thousand_journeys_without_double_polls() {
         shares[0] > 0,
         "every replica did some of the work: {shares:?}"
     );
-    let leftover: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM journeys WHERE lease_owner IS NOT NULL")
-            .fetch_one(&outside)
-            .await
-            .unwrap();
+    let leftover: i64 = sqlx::query_scalar("SELECT count(*) FROM journey_leases")
+        .fetch_one(&outside)
+        .await
+        .unwrap();
     assert_eq!(leftover, 0, "leases released on shutdown");
 }

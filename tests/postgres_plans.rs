@@ -15,16 +15,33 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
     let outside = db.outside().await;
     // A realistic shape: mostly finished history, some active journeys, few due.
     sqlx::query(
-        "INSERT INTO journeys (instance_id, status, enqueued_at, next_poll_at, stopped_at, \
+        "INSERT INTO journeys (instance_id, status, enqueued_at, stopped_at, \
                                stop_reason, status_changed_at, data) \
          SELECT 'j' || n, CASE WHEN n % 10 = 0 THEN 'InProgress' ELSE 'Completed' END, \
                 now() - n * interval '1 minute', \
-                CASE WHEN n % 10 = 0 THEN now() + (n % 1000) * interval '1 minute' END, \
                 CASE WHEN n % 10 = 0 THEN NULL ELSE now() - n * interval '1 minute' END, \
                 CASE WHEN n % 10 = 0 THEN NULL ELSE 'terminal' END, \
                 now() - n * interval '1 minute', \
                 CASE WHEN n < 5000 THEN '{\"decision\": \"Accept\"}' END \
          FROM generate_series(1, 50000) AS n",
+    )
+    .execute(&outside)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE journey_schedule SET next_poll_at = now() + (substr(instance_id, 2)::int % 1000) \
+                                                    * interval '1 minute' \
+         WHERE next_poll_at IS NOT NULL",
+    )
+    .execute(&outside)
+    .await
+    .unwrap();
+    // Polls in flight: three replicas' worth.
+    sqlx::query(
+        "INSERT INTO journey_leases (instance_id, owner, expires_at) \
+         SELECT instance_id, 'replica-' || (substr(instance_id, 2)::int % 3), \
+                now() + interval '30 seconds' \
+         FROM journey_schedule WHERE next_poll_at IS NOT NULL ORDER BY next_poll_at LIMIT 300",
     )
     .execute(&outside)
     .await
@@ -36,37 +53,67 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
     let now = SystemClock.now();
     let day_ago = now - chrono::Duration::days(1);
     let ids = r#"["j10", "j20"]"#;
-    let rows = r#"[{"instance_id": "j10", "unchanged_polls": 1, "created_time": null,
-                   "polled_at": "2026-01-01T00:00:00Z", "next_poll_at": null,
-                   "expected_polls": 0}]"#;
-    let statements: [(&str, &str, &[Value], &[&str]); 15] = [
+    let schedule = r#"[{"instance_id": "j10", "expected_polls": 0, "attempted": true,
+                       "polled_at": "2026-01-01T00:00:00Z", "next_poll_at": null,
+                       "unchanged_polls": 1, "consecutive_errors": 0,
+                       "consecutive_not_found": 0}]"#;
+    let journeys = r#"[{"instance_id": "j10", "polled_at": "2026-01-01T00:00:00Z",
+                       "status": "Completed", "changed": true}]"#;
+    let statements: [(&str, &str, &[Value], &[&str]); 19] = [
         (
             "claim",
             sql::CLAIM_DUE_POSTGRES,
-            &[Text("me"), Time(now), Time(now), Int(16), Text("v1")],
-            &["journeys_due"],
+            &[Text("me"), Time(now), Time(now), Int(16)],
+            &["journey_schedule_due"],
         ),
-        ("next due", sql::NEXT_DUE, &[Time(now)], &["journeys_due"]),
-        ("due count", sql::COUNT_DUE, &[Time(now)], &["journeys_due"]),
         (
-            "lock a commit's rows",
+            "read the claimed",
+            sql::CLAIMED_POSTGRES,
+            &[Text(ids), Text("v1")],
+            &["journeys_pkey"],
+        ),
+        (
+            "next due",
+            sql::NEXT_DUE,
+            &[Time(now)],
+            &["journey_schedule_due"],
+        ),
+        (
+            "due count",
+            sql::COUNT_DUE,
+            &[Time(now)],
+            &["journey_schedule_due"],
+        ),
+        (
+            "lock a commit's leases",
             sql::LOCK_ROWS_POSTGRES,
             &[Text(ids)],
-            &["journeys_pkey"],
+            LEASES,
         ),
         (
             "renew leases",
             sql::RENEW_LEASES_POSTGRES,
             &[Text(ids), Text("me"), Time(now)],
-            // By key, or through this owner's leases.
-            &["journeys_pkey", "journeys_leased"],
+            LEASES,
         ),
         (
-            "record same-status polls",
-            sql::RECORD_UNCHANGED_BATCH_POSTGRES,
-            &[Text("me"), Text(rows)],
-            // By key, or through this owner's leases (no more than its polls in flight).
-            &["journeys_pkey", "journeys_leased"],
+            "record the schedule",
+            sql::RECORD_SCHEDULE_POSTGRES,
+            &[Text("me"), Text(schedule)],
+            &["journey_schedule_pkey"],
+        ),
+        (
+            "record what changed",
+            sql::RECORD_JOURNEYS_POSTGRES,
+            &[Text(journeys)],
+            &["journeys_pkey"],
+        ),
+        ("end leases", sql::END_LEASES_POSTGRES, &[Text(ids)], LEASES),
+        (
+            "stop polling",
+            sql::UNSCHEDULE_POSTGRES,
+            &[Text(ids)],
+            &["journey_schedule_pkey"],
         ),
         (
             "stuck by age",
@@ -139,11 +186,16 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
             "{name} uses none of {indexes:?}:\n{plan}"
         );
         assert!(
-            !plan.contains("Seq Scan on journeys"),
+            !plan.contains("Seq Scan on journeys")
+                && !plan.contains("Seq Scan on journey_schedule"),
             "{name} scans the table:\n{plan}"
         );
     }
 }
+
+/// Any plan over the lease table: it holds only the polls in flight (a few hundred rows at
+/// most), which PostgreSQL rightly reads whole rather than through its key.
+const LEASES: &[&str] = &["journey_leases"];
 
 /// A value the daemon binds to one of its statements.
 enum Value {

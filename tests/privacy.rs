@@ -115,7 +115,7 @@ async fn the_sqlite_files_are_the_services_alone_whatever_the_umask() {
     daemon.event("http_listening").await;
     let pool = db.outside().await;
     common::daemon::enqueue(&db, &["privatefiles01"]);
-    wait_for_count(&pool, "SELECT polls FROM journeys", 1).await;
+    wait_for_count(&pool, "SELECT polls FROM journey_schedule", 1).await;
 
     for suffix in ["", "-wal", "-shm", ".lock"] {
         let file = format!("{}{suffix}", db.path.display());

@@ -91,7 +91,7 @@ async fn the_same_journeys_give_the_same_history_on_either_version(backend: Back
     assert!(h.sim.rejections().is_empty(), "{:?}", h.sim.rejections());
 }
 
-async fn rows_without_a_version_take_api_version_at_their_first_claim(backend: Backend) {
+async fn rows_without_a_version_take_api_version_at_their_first_poll(backend: Backend) {
     let h = harness(backend, |config| config.api.version = ApiVersion::V2).await;
     h.sim
         .add_journey_on("insertedbysql0001", ApiVersion::V2, script(&["Completed"]));
@@ -102,7 +102,7 @@ async fn rows_without_a_version_take_api_version_at_their_first_claim(backend: B
     // As another program would, due now by the harness's clock.
     let outside = h.db.outside().await;
     let insert = format!(
-        "INSERT INTO journeys (instance_id, api_version, next_poll_at) VALUES ($1, $2, {})",
+        "INSERT INTO journeys (instance_id, api_version, enqueued_at) VALUES ($1, $2, {})",
         timestamp(h.db.backend, "$3")
     );
     for (id, version) in [
@@ -299,7 +299,7 @@ async fn a_v1_outcome_is_read_where_api_v1_outcome_pointer_points(backend: Backe
 
 on_both_backends!(
     the_same_journeys_give_the_same_history_on_either_version,
-    rows_without_a_version_take_api_version_at_their_first_claim,
+    rows_without_a_version_take_api_version_at_their_first_poll,
     a_completed_journey_keeps_a_failed_outcome_as_it_is,
     without_ended_at_the_end_is_when_it_was_first_seen,
     v2_errors_become_failure_classes_with_their_code_and_name,
@@ -318,11 +318,16 @@ async fn a_journey_asked_for_on_the_wrong_version_is_unknown_there() {
     assert_eq!(row.last_error_class.as_deref(), Some("not_found"));
     // Fixed, as an operator would, by saying which version it runs on.
     let outside = h.db.outside().await;
-    let set_version = format!(
-        "UPDATE journeys SET api_version = 'v2', next_poll_at = {} WHERE instance_id = $1",
+    sqlx::query("UPDATE journeys SET api_version = 'v2' WHERE instance_id = $1")
+        .bind("onlyonv2journey01")
+        .execute(&outside)
+        .await
+        .unwrap();
+    let due_now = format!(
+        "UPDATE journey_schedule SET next_poll_at = {} WHERE instance_id = $1",
         timestamp(h.db.backend, "$2")
     );
-    sqlx::query(sqlx::AssertSqlSafe(set_version))
+    sqlx::query(sqlx::AssertSqlSafe(due_now))
         .bind("onlyonv2journey01")
         .bind(format_timestamp(h.clock.now()))
         .execute(&outside)

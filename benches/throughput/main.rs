@@ -202,22 +202,19 @@ const LIFECYCLE_CONCURRENCY: usize = 32;
 /// (four polls that see `InProgress` again, then `Completed`), 32 polls in flight a replica;
 /// on PostgreSQL with one replica and with three, and every poll seeing the same status again.
 fn database_cost(backends: &[Backend], template: &Scenario) -> Vec<String> {
-    let fake = Fake::start(&["--complete-after", &LIFECYCLE_POLLS.to_string()]);
     let lifecycle = |backend, replicas| Scenario {
         backend,
         journeys: LIFECYCLE_JOURNEYS,
         mode: Mode::Lifecycle,
         replicas,
         concurrency: LIFECYCLE_CONCURRENCY,
-        base_url: fake.urls.base_url.clone(),
-        token_url: fake.urls.token_url.clone(),
         ..template.clone()
     };
     let mut lines = vec![
         format!(
-            "| backend | {LIFECYCLE_JOURNEYS} journeys × {LIFECYCLE_POLLS} polls, {LIFECYCLE_CONCURRENCY} in flight a replica | polls/s | WAL / poll | row updates / poll (HOT) |"
+            "| backend | {LIFECYCLE_JOURNEYS} journeys × {LIFECYCLE_POLLS} polls, {LIFECYCLE_CONCURRENCY} in flight a replica | polls/s | WAL / poll | row updates / poll (HOT) | rows updated / inserted / deleted per poll, by table |"
         ),
-        "|---|---|---:|---:|---:|".into(),
+        "|---|---|---:|---:|---:|---|".into(),
     ];
     let mut runs: Vec<(Scenario, &str)> = Vec::new();
     for &backend in backends {
@@ -227,21 +224,28 @@ fn database_cost(backends: &[Backend], template: &Scenario) -> Vec<String> {
             let same_status = Scenario {
                 mode: Mode::Throughput,
                 seconds: 10,
-                base_url: template.base_url.clone(),
-                token_url: template.token_url.clone(),
                 ..lifecycle(backend, 1)
             };
             runs.push((same_status, "every poll the same status again, 10 s"));
         }
     }
-    for (scenario, label) in runs {
+    for (mut scenario, label) in runs {
         eprintln!("database cost: {:?}, {label}...", scenario.backend);
+        // Every lifecycle run has a fake of its own: the fake counts each journey's answers,
+        // and the runs share their journeys' IDs.
+        let fake = (scenario.mode == Mode::Lifecycle)
+            .then(|| Fake::start(&["--complete-after", &LIFECYCLE_POLLS.to_string()]));
+        if let Some(fake) = &fake {
+            scenario.base_url = fake.urls.base_url.clone();
+            scenario.token_url = fake.urls.token_url.clone();
+        }
         let report = scenario.run_in_child();
         lines.push(format!(
-            "| {:?} | {label} | {:.0} | {} |",
+            "| {:?} | {label} | {:.0} | {} | {} |",
             scenario.backend,
             report.polls_per_second,
             server_cost(&report),
+            rows_by_table(&report),
         ));
     }
     lines
@@ -249,7 +253,7 @@ fn database_cost(backends: &[Backend], template: &Scenario) -> Vec<String> {
 
 /// "WAL / poll | row updates / poll (HOT share)", or dashes without PostgreSQL.
 fn server_cost(report: &scenario::Report) -> String {
-    match report.server_cost {
+    match &report.server_cost {
         Some(cost) => format!(
             "{:.0} B | {:.2} ({:.0} % HOT)",
             cost.wal_bytes_per_poll,
@@ -257,5 +261,20 @@ fn server_cost(report: &scenario::Report) -> String {
             cost.hot_share * 100.0
         ),
         None => "- | -".into(),
+    }
+}
+
+/// "table: updated / inserted / deleted per poll" for each table written, or a dash.
+fn rows_by_table(report: &scenario::Report) -> String {
+    match &report.server_cost {
+        Some(cost) => cost
+            .by_table
+            .iter()
+            .map(|(table, [updated, inserted, deleted])| {
+                format!("{table} {updated:.2} / {inserted:.2} / {deleted:.2}")
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        None => "-".into(),
     }
 }

@@ -1,5 +1,6 @@
 //! What a scenario measures of its own process: CPU time, peak RSS, lateness percentiles.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use journeyd::telemetry::metrics;
@@ -93,21 +94,26 @@ pub(super) fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-/// What the PostgreSQL server wrote, read at one moment: WAL position and row updates in the
-/// scenario's database. Both are cumulative; a cost is the difference of two.
+/// What the PostgreSQL server wrote, read at one moment: WAL position and, per table of the
+/// scenario's database, rows updated (HOT ones among them), inserted and deleted. All
+/// cumulative; a cost is the difference of two.
 pub(super) struct ServerCounters {
     wal_lsn: String,
-    updates: i64,
-    hot_updates: i64,
+    tables: BTreeMap<String, RowCounts>,
 }
 
+/// A table's `n_tup_upd`, `n_tup_hot_upd`, `n_tup_ins`, `n_tup_del`.
+type RowCounts = [i64; 4];
+
 /// What polling cost the server, per poll.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct ServerCost {
     pub(super) wal_bytes_per_poll: f64,
     pub(super) row_updates_per_poll: f64,
     /// Of the row updates, the share that were HOT (no index entry written).
     pub(super) hot_share: f64,
+    /// Each table written: rows updated, inserted and deleted per poll.
+    pub(super) by_table: Vec<(String, [f64; 3])>,
 }
 
 impl ServerCounters {
@@ -120,19 +126,24 @@ impl ServerCounters {
             .execute(&mut *conn)
             .await
             .unwrap();
-        let (wal_lsn, updates, hot_updates): (String, i64, i64) = sqlx::query_as(
-            "SELECT pg_current_wal_lsn()::text, \
-                    COALESCE(sum(n_tup_upd), 0)::bigint, COALESCE(sum(n_tup_hot_upd), 0)::bigint \
+        let wal_lsn = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT relname::text, n_tup_upd, n_tup_hot_upd, n_tup_ins, n_tup_del \
              FROM pg_stat_user_tables",
         )
-        .fetch_one(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .unwrap();
-        Self {
-            wal_lsn,
-            updates,
-            hot_updates,
-        }
+        let tables = rows
+            .into_iter()
+            .map(|(table, updated, hot, inserted, deleted)| {
+                (table, [updated, hot, inserted, deleted])
+            })
+            .collect();
+        Self { wal_lsn, tables }
     }
 
     /// The cost of `polls` polls made between `self` and `later`.
@@ -149,12 +160,28 @@ impl ServerCounters {
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap();
-        let updates = (later.updates - self.updates) as f64;
-        let hot = (later.hot_updates - self.hot_updates) as f64;
+        let changes: Vec<(String, [f64; 4])> = later
+            .tables
+            .iter()
+            .map(|(table, after)| {
+                let before = self.tables.get(table).copied().unwrap_or_default();
+                let change: [f64; 4] = std::array::from_fn(|i| (after[i] - before[i]) as f64);
+                (table.clone(), change)
+            })
+            .filter(|(_, change)| change.iter().any(|count| *count > 0.0))
+            .collect();
+        let updates: f64 = changes.iter().map(|(_, change)| change[0]).sum();
+        let hot: f64 = changes.iter().map(|(_, change)| change[1]).sum();
         ServerCost {
             wal_bytes_per_poll: wal_bytes / polls,
             row_updates_per_poll: updates / polls,
             hot_share: if updates > 0.0 { hot / updates } else { 0.0 },
+            by_table: changes
+                .into_iter()
+                .map(|(table, [updated, _, inserted, deleted])| {
+                    (table, [updated / polls, inserted / polls, deleted / polls])
+                })
+                .collect(),
         }
     }
 }

@@ -87,19 +87,20 @@ impl Scenario {
             Backend::Postgres => Some(sqlx::PgConnection::connect(&database.url).await.unwrap()),
             Backend::Sqlite => None,
         };
-        let server_before = match &mut server {
-            Some(conn) => Some(ServerCounters::read(conn).await),
-            None => None,
-        };
-
         let config = self.config(&database.url);
         let fake = common::FakeUrls {
             base_url: self.base_url.clone(),
             token_url: self.token_url.clone(),
         };
         let handle = metrics::install().unwrap();
+        // The lifecycle costs the server from its first poll to its last; a timed mode in its
+        // steady state, after the warm-up (when every journey's first poll, which learns its
+        // start time, is behind it).
+        let mut server_before = match self.mode {
+            Mode::Lifecycle => server_counters(&mut server, &handle).await,
+            _ => None,
+        };
         let started = Snapshot::take(&handle);
-        let polls_at_start = started.polls;
         let mut daemons = Vec::new();
         for _ in 0..self.replicas {
             let store = storage::open(&database.url).await.unwrap();
@@ -116,6 +117,7 @@ impl Scenario {
             (started, Vec::new())
         } else {
             tokio::time::sleep(WARM_UP).await;
+            server_before = server_counters(&mut server, &handle).await;
             let before = Snapshot::take(&handle);
             let inserts = match self.mode {
                 Mode::Idle => self.insert_while_idle(&database.url).await,
@@ -132,9 +134,9 @@ impl Scenario {
             daemon.await.unwrap();
         }
         let server_cost = match (&mut server, server_before) {
-            (Some(conn), Some(before)) => {
+            (Some(conn), Some((before, polls_before))) => {
                 let after = ServerCounters::read(conn).await;
-                let polls = Snapshot::take(&handle).polls - polls_at_start;
+                let polls = Snapshot::take(&handle).polls - polls_before;
                 Some(before.cost_until(&after, polls, conn).await)
             }
             _ => None,
@@ -188,51 +190,53 @@ impl Scenario {
             Mode::Steady { interval_ms } => interval_ms as i64,
             _ => 1,
         };
-        match self.backend {
-            Backend::Sqlite => {
-                let due = match self.mode {
+        // Inserted like any enqueue (due at once), then each given its due time: `i` the
+        // number in its ID, `$1` now, `$2` the spread in milliseconds.
+        let (insert, due) = match self.backend {
+            Backend::Sqlite => (
+                "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < $1) \
+                 INSERT INTO journeys (instance_id, status, status_changed_at, enqueued_at) \
+                 SELECT printf('bench-%08d', i), 'InProgress', $2, $2 FROM seq",
+                match self.mode {
                     Mode::Idle => "'2100-01-01T00:00:00.000Z'",
                     _ => {
-                        "strftime('%Y-%m-%dT%H:%M:%fZ', $2, '+' || ((i % $3) / 1000.0) || ' seconds')"
+                        "strftime('%Y-%m-%dT%H:%M:%fZ', $1, '+' || ((i % $2) / 1000.0) || ' seconds')"
                     }
-                };
-                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < $1) \
-                     INSERT INTO journeys (instance_id, status, status_changed_at, enqueued_at, \
-                                           next_poll_at) \
-                     SELECT printf('bench-%08d', i), 'InProgress', $2, $2, {due} FROM seq"
-                )))
-                .bind(last)
-                .bind(format_timestamp(now))
-                .bind(spread)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            }
-            Backend::Postgres => {
-                let due = match self.mode {
+                },
+            ),
+            Backend::Postgres => (
+                "INSERT INTO journeys (instance_id, status, status_changed_at, enqueued_at) \
+                 SELECT 'bench-' || lpad(i::text, 8, '0'), 'InProgress', \
+                        CAST($2 AS TIMESTAMPTZ), CAST($2 AS TIMESTAMPTZ) \
+                 FROM generate_series(0, $1) AS i",
+                match self.mode {
                     Mode::Idle => "TIMESTAMPTZ '2100-01-01T00:00:00Z'",
-                    _ => "$2 + (i % $3) * interval '1 millisecond'",
-                };
-                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO journeys (instance_id, status, status_changed_at, enqueued_at, \
-                                           next_poll_at) \
-                     SELECT 'bench-' || lpad(i::text, 8, '0'), 'InProgress', $2, $2, {due} \
-                     FROM generate_series(0, $1) AS i"
-                )))
-                .bind(last)
-                .bind(now)
-                .bind(spread)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-                sqlx::query("ANALYZE journeys")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
+                    _ => "CAST($1 AS TIMESTAMPTZ) + (i % $2) * interval '1 millisecond'",
+                },
+            ),
+        };
+        let schedule = format!(
+            "UPDATE journey_schedule SET next_poll_at = {due} \
+             FROM (SELECT instance_id AS id, CAST(substr(instance_id, 7) AS INTEGER) AS i \
+                   FROM journey_schedule) AS numbered \
+             WHERE journey_schedule.instance_id = numbered.id"
+        );
+        let now_text = format_timestamp(now);
+        let mut conn = any_connection(url).await;
+        sqlx::query(insert)
+            .bind(last)
+            .bind(&now_text)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(schedule))
+            .bind(&now_text)
+            .bind(spread)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
         }
     }
 
@@ -306,6 +310,15 @@ impl Scenario {
 const LIFECYCLE_LIMIT: Duration = Duration::from_secs(600);
 
 /// A connection to either backend, for the plain SQL a scenario runs beside the daemon.
+/// The server's counters now, with the polls made so far; `None` without PostgreSQL.
+async fn server_counters(
+    server: &mut Option<sqlx::PgConnection>,
+    handle: &metrics_exporter_prometheus::PrometheusHandle,
+) -> Option<(ServerCounters, f64)> {
+    let counters = ServerCounters::read(server.as_mut()?).await;
+    Some((counters, Snapshot::take(handle).polls))
+}
+
 async fn any_connection(url: &str) -> sqlx::AnyConnection {
     sqlx::any::install_default_drivers();
     sqlx::AnyConnection::connect(url).await.unwrap()

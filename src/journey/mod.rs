@@ -265,6 +265,8 @@ pub struct JourneyUpdate {
     pub next_poll_at: Option<Timestamp>,
     pub stop: Option<StopReason>,
     pub outcome: UpdateOutcome,
+    /// The API version the journey was polled on: a journey enqueued without one keeps it.
+    pub api_version: ApiVersion,
     /// The webhook events the change brings, written to the outbox with it.
     pub announcements: Vec<Announcement>,
 }
@@ -283,11 +285,12 @@ pub enum UpdateOutcome {
         transition: Option<Transition>,
         data: Option<String>,
     },
-    /// The same status as before, spelled the same, and not ended: the common case, written
-    /// for a whole group commit by one statement that touches only what such a poll changes
-    /// (`created_time` included, which GBG GO may give on any answer).
+    /// The same status as before, spelled the same, and not ended: the common case, which
+    /// writes only the journey's schedule.
     Unchanged {
         unchanged_polls: i64,
+        /// GBG GO's start time, when this answer is the first to give it (or gives another):
+        /// then the journey's row is written too.
         created_time: Option<Timestamp>,
     },
     Failed {

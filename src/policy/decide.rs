@@ -78,7 +78,10 @@ impl Policy {
         {
             UpdateOutcome::Unchanged {
                 unchanged_polls,
-                created_time,
+                // Only news: the journey's row is then left alone.
+                created_time: observation
+                    .created_time
+                    .filter(|seen| journey.created_time != Some(*seen)),
             }
         } else {
             UpdateOutcome::Observed {
@@ -199,7 +202,7 @@ fn finished(
 }
 
 /// The row update of a poll at `now`, guarded by the poll count it was claimed with.
-fn update(
+pub(super) fn update(
     journey: &TrackedJourney,
     now: Timestamp,
     next_poll_at: Option<Timestamp>,
@@ -213,6 +216,7 @@ fn update(
         next_poll_at,
         stop,
         outcome,
+        api_version: journey.api_version,
         announcements: Vec::new(),
     }
 }

@@ -49,15 +49,13 @@ impl Policy {
             with_unstuck(
                 journey,
                 Decision {
-                    update: JourneyUpdate {
-                        instance_id: journey.instance_id.clone(),
-                        expected_polls: journey.polls,
-                        polled_at: now,
-                        next_poll_at: None,
-                        stop: Some(StopReason::Expired),
-                        outcome: UpdateOutcome::Stopped { error: None },
-                        announcements: Vec::new(),
-                    },
+                    update: decide::update(
+                        journey,
+                        now,
+                        None,
+                        Some(StopReason::Expired),
+                        UpdateOutcome::Stopped { error: None },
+                    ),
                     events: vec![JourneyEvent::Expired {
                         instance_id: journey.instance_id.clone(),
                         status: journey.status.clone(),

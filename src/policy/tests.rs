@@ -123,13 +123,35 @@ fn the_same_status_spelled_the_same_is_a_plain_unchanged_poll() {
         decision.update.outcome,
         UpdateOutcome::Unchanged {
             unchanged_polls: 3,
-            created_time: Some(at("2025-12-31T23:59:00Z")),
+            created_time: None,
         }
     );
     assert_eq!(
         decision.update.next_poll_at,
         Some(at("2026-01-01T00:01:40Z"))
     );
+}
+
+#[test]
+fn an_unchanged_poll_carries_a_start_time_only_when_it_is_news() {
+    let now = at("2026-01-01T00:01:00Z");
+    // The time every `observed` answer gives.
+    let started = at("2025-12-31T23:59:00Z");
+    let mut history = journey(Some("InProgress"));
+    let learned = policy().decide(&history, observed("InProgress"), now);
+    assert!(matches!(
+        learned.update.outcome,
+        UpdateOutcome::Unchanged { created_time: Some(at), .. } if at == started
+    ));
+    history.created_time = Some(started);
+    let known = policy().decide(&history, observed("InProgress"), now);
+    assert!(matches!(
+        known.update.outcome,
+        UpdateOutcome::Unchanged {
+            created_time: None,
+            ..
+        }
+    ));
 }
 
 #[test]

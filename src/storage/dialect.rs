@@ -19,10 +19,18 @@ pub(super) trait Dialect:
 {
     /// Claims due journeys (see [`sql::CLAIM_DUE_SQLITE`]).
     const CLAIM_DUE: &'static str;
-    /// Writes the polls that saw the same status again (see [`unchanged_rows`]): `$1` owner,
-    /// `$2` the rows; returns the instance IDs written.
-    const RECORD_UNCHANGED_BATCH: &'static str;
-    /// Locks the rows of `$1` (a JSON array of instance IDs) in instance-ID order before a
+    /// What the polls of the journeys just claimed need (see [`sql::CLAIMED_SQLITE`]).
+    const CLAIMED: &'static str;
+    /// Writes a group commit's scheduling state (see [`sql::RECORD_SCHEDULE_SQLITE`]).
+    const RECORD_SCHEDULE: &'static str;
+    /// Writes what a group commit changed of its journeys (see
+    /// [`sql::RECORD_JOURNEYS_SQLITE`]).
+    const RECORD_JOURNEYS: &'static str;
+    /// Adds a group commit's transitions (see [`sql::INSERT_TRANSITIONS_SQLITE`]).
+    const INSERT_TRANSITIONS: &'static str;
+    /// Ends the leases of the journeys in a JSON array (see [`sql::END_LEASES_SQLITE`]).
+    const END_LEASES: &'static str;
+    /// Locks the leases of `$1` (a JSON array of instance IDs) in instance-ID order before a
     /// group commit writes them, where writers may wait for each other's rows.
     const LOCK_ROWS: Option<&'static str>;
     /// Extends leases of the journeys in a JSON array (see [`sql::RENEW_LEASES_SQLITE`]).
@@ -37,6 +45,8 @@ pub(super) trait Dialect:
     const ENQUEUE: &'static str;
     /// Stops polling the journeys of a JSON array (see [`sql::ABANDON_SQLITE`]).
     const ABANDON: &'static str;
+    /// Takes the journeys of a JSON array off the schedule (see [`sql::UNSCHEDULE_SQLITE`]).
+    const UNSCHEDULE: &'static str;
     /// The stop reasons of the journeys of a JSON array (see [`sql::STOP_REASONS_SQLITE`]).
     const STOP_REASONS: &'static str;
     /// Leases due webhook deliveries (see [`outbox::sql::CLAIM_DELIVERIES_SQLITE`]).
@@ -58,7 +68,6 @@ pub(super) trait Dialect:
     /// The text in the first column of `row`.
     fn first_text(row: &Self::Row) -> Result<String, sqlx::Error>;
     fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
-    fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self>;
     /// As stored: RFC 3339 text in SQLite, `timestamptz` in PostgreSQL.
     fn time<'q>(query: BoundQuery<'q, Self>, value: Option<Timestamp>) -> BoundQuery<'q, Self>;
 }
@@ -79,10 +88,6 @@ impl<'q, DB: Dialect> Binder<'q, DB> {
 
     pub(super) fn int(self, value: Option<i64>) -> Self {
         Self(DB::int(self.0, value))
-    }
-
-    pub(super) fn flag(self, value: bool) -> Self {
-        Self(DB::flag(self.0, value))
     }
 
     pub(super) fn time(self, value: Option<Timestamp>) -> Self {
@@ -168,10 +173,6 @@ macro_rules! dialect {
                 query.bind(value)
             }
 
-            fn flag<'q>(query: BoundQuery<'q, Self>, value: bool) -> BoundQuery<'q, Self> {
-                query.bind(value)
-            }
-
             fn time<'q>(
                 query: BoundQuery<'q, Self>,
                 value: Option<Timestamp>,
@@ -188,13 +189,18 @@ dialect!(
     time: crate::clock::format_timestamp,
     lock_rows: None,
     CLAIM_DUE = sql::CLAIM_DUE_SQLITE,
-    RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_SQLITE,
+    CLAIMED = sql::CLAIMED_SQLITE,
+    RECORD_SCHEDULE = sql::RECORD_SCHEDULE_SQLITE,
+    RECORD_JOURNEYS = sql::RECORD_JOURNEYS_SQLITE,
+    INSERT_TRANSITIONS = sql::INSERT_TRANSITIONS_SQLITE,
+    END_LEASES = sql::END_LEASES_SQLITE,
     RENEW_LEASES = sql::RENEW_LEASES_SQLITE,
     FORGET = sql::FORGET_SQLITE,
     PRUNE = sql::PRUNE_SQLITE,
     CLEAR_DATA = sql::CLEAR_DATA_SQLITE,
     ENQUEUE = sql::ENQUEUE_SQLITE,
     ABANDON = sql::ABANDON_SQLITE,
+    UNSCHEDULE = sql::UNSCHEDULE_SQLITE,
     STOP_REASONS = sql::STOP_REASONS_SQLITE,
     CLAIM_DELIVERIES = outbox::sql::CLAIM_DELIVERIES_SQLITE,
     DUE_DELIVERIES = outbox::sql::DUE_DELIVERIES_SQLITE,
@@ -207,13 +213,18 @@ dialect!(
     time: std::convert::identity,
     lock_rows: Some(sql::LOCK_ROWS_POSTGRES),
     CLAIM_DUE = sql::CLAIM_DUE_POSTGRES,
-    RECORD_UNCHANGED_BATCH = sql::RECORD_UNCHANGED_BATCH_POSTGRES,
+    CLAIMED = sql::CLAIMED_POSTGRES,
+    RECORD_SCHEDULE = sql::RECORD_SCHEDULE_POSTGRES,
+    RECORD_JOURNEYS = sql::RECORD_JOURNEYS_POSTGRES,
+    INSERT_TRANSITIONS = sql::INSERT_TRANSITIONS_POSTGRES,
+    END_LEASES = sql::END_LEASES_POSTGRES,
     RENEW_LEASES = sql::RENEW_LEASES_POSTGRES,
     FORGET = sql::FORGET_POSTGRES,
     PRUNE = sql::PRUNE_POSTGRES,
     CLEAR_DATA = sql::CLEAR_DATA_POSTGRES,
     ENQUEUE = sql::ENQUEUE_POSTGRES,
     ABANDON = sql::ABANDON_POSTGRES,
+    UNSCHEDULE = sql::UNSCHEDULE_POSTGRES,
     STOP_REASONS = sql::STOP_REASONS_POSTGRES,
     CLAIM_DELIVERIES = outbox::sql::CLAIM_DELIVERIES_POSTGRES,
     DUE_DELIVERIES = outbox::sql::DUE_DELIVERIES_POSTGRES,

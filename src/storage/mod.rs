@@ -114,7 +114,7 @@ pub trait Store: Send + Sync + 'static {
         in_flight: &[&str],
     ) -> Result<u64, StoreError>;
 
-    /// Adds journeys to track on `api_version` (`None`: `api.version` when first claimed), all
+    /// Adds journeys to track on `api_version` (`None`: `api.version`, kept once polled), all
     /// or none; existing ones are left as they are.
     async fn enqueue(
         &self,
@@ -124,7 +124,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Enqueued, StoreError>;
 
     /// Leases up to `limit` journeys due at `now` to `owner` until `lease_until`, oldest due
-    /// first; a journey without an API version is given `default_version`.
+    /// first; a journey without an API version is polled on `default_version`, which its first
+    /// recorded poll keeps.
     async fn claim_due(
         &self,
         owner: &str,

@@ -1,66 +1,59 @@
-//! One poll's update, flattened into the column values its statement binds.
+//! One poll's update, flattened into the rows the group-commit statements take as JSON (see
+//! [`super::sql::RECORD_SCHEDULE_SQLITE`] and its neighbours).
 
-use crate::clock::Timestamp;
-use crate::journey::{JourneyUpdate, Transition, UpdateOutcome};
+use serde_json::{Value, json};
 
-/// The column values one [`JourneyUpdate`] writes, flattened for binding. Columns a poll does
-/// not touch are `None` and keep their value (`COALESCE`/`CASE` in the statement).
+use crate::clock::format_timestamp;
+use crate::journey::{JourneyUpdate, UpdateOutcome};
+
+/// The column values one [`JourneyUpdate`] writes. Columns a poll does not touch are null and
+/// keep their value (`COALESCE`/`CASE` in the statements).
 pub(super) struct RowWrite<'a> {
-    pub(super) instance_id: &'a str,
-    pub(super) expected_polls: i64,
-    pub(super) polled_at: Timestamp,
-    /// A request was sent (false when polling stops without one).
-    pub(super) attempted: bool,
-    pub(super) next_poll_at: Option<Timestamp>,
-    pub(super) stopped_at: Option<Timestamp>,
-    pub(super) stop_reason: Option<&'static str>,
-    /// The observed status; `None` unless the poll observed one.
-    pub(super) status: Option<&'a str>,
-    pub(super) created_time: Option<Timestamp>,
-    pub(super) completed_time: Option<Timestamp>,
-    pub(super) completed_time_source: Option<&'static str>,
-    /// The outcome, when it changed.
-    pub(super) outcome: Option<&'a str>,
-    pub(super) unchanged_polls: Option<i64>,
-    pub(super) transition: Option<&'a Transition>,
-    pub(super) data: Option<&'a str>,
-    pub(super) consecutive_errors: Option<i64>,
-    pub(super) consecutive_not_found: Option<i64>,
-    /// The failure's class; `None` unless the poll failed.
-    pub(super) error_class: Option<&'static str>,
-    /// What goes to `last_error`.
-    pub(super) error: Option<&'a str>,
-    pub(super) request_id: Option<&'a str>,
+    update: &'a JourneyUpdate,
+    unchanged_polls: Option<i64>,
+    consecutive_errors: Option<i64>,
+    consecutive_not_found: Option<i64>,
+    /// The columns of `journeys` it writes, when it writes any: most polls see the same status
+    /// again and write only the schedule.
+    journey: Option<Value>,
 }
 
 impl<'a> RowWrite<'a> {
-    /// What `update` writes, if it is written row by row: [`UpdateOutcome::Unchanged`] ones are
-    /// written for a whole batch at once instead.
-    pub(super) fn of(update: &'a JourneyUpdate) -> Option<Self> {
-        let common = RowWrite {
-            instance_id: &update.instance_id,
-            expected_polls: update.expected_polls,
-            polled_at: update.polled_at,
-            attempted: true,
-            next_poll_at: update.next_poll_at,
-            stopped_at: update.stop.map(|_| update.polled_at),
-            stop_reason: update.stop.map(|reason| reason.as_str()),
-            status: None,
-            created_time: None,
-            completed_time: None,
-            completed_time_source: None,
-            outcome: None,
+    pub(super) fn of(update: &'a JourneyUpdate) -> Self {
+        let time = |at: Option<crate::clock::Timestamp>| at.map(format_timestamp);
+        let polled_at = format_timestamp(update.polled_at);
+        // What `journeys` gets: every field named by RECORD_JOURNEYS, null unless set.
+        let journey = |fields: Value| {
+            let mut row = json!({
+                "instance_id": update.instance_id,
+                "polled_at": polled_at,
+                "stopped_at": update.stop.map(|_| polled_at.clone()),
+                "stop_reason": update.stop.map(|reason| reason.as_str()),
+                "api_version": update.api_version.as_str(),
+            });
+            if let (Value::Object(row), Value::Object(fields)) = (&mut row, fields) {
+                row.extend(fields);
+            }
+            row
+        };
+        let blank = RowWrite {
+            update,
             unchanged_polls: None,
-            transition: None,
-            data: None,
             consecutive_errors: None,
             consecutive_not_found: None,
-            error_class: None,
-            error: None,
-            request_id: None,
+            journey: None,
         };
-        Some(match &update.outcome {
-            UpdateOutcome::Unchanged { .. } => return None,
+        match &update.outcome {
+            UpdateOutcome::Unchanged {
+                unchanged_polls,
+                created_time,
+            } => RowWrite {
+                unchanged_polls: Some(*unchanged_polls),
+                consecutive_errors: Some(0),
+                consecutive_not_found: Some(0),
+                journey: created_time.map(|at| journey(json!({"created_time": time(Some(at))}))),
+                ..blank
+            },
             UpdateOutcome::Observed {
                 status,
                 created_time,
@@ -70,17 +63,19 @@ impl<'a> RowWrite<'a> {
                 transition,
                 data,
             } => RowWrite {
-                status: Some(status),
-                created_time: *created_time,
-                completed_time: completed_time.map(|(at, _)| at),
-                completed_time_source: completed_time.map(|(_, source)| source.as_str()),
-                outcome: outcome.as_deref(),
                 unchanged_polls: Some(*unchanged_polls),
-                transition: transition.as_ref(),
-                data: data.as_deref(),
                 consecutive_errors: Some(0),
                 consecutive_not_found: Some(0),
-                ..common
+                journey: Some(journey(json!({
+                    "status": status,
+                    "changed": transition.is_some(),
+                    "created_time": time(*created_time),
+                    "completed_time": time(completed_time.map(|(at, _)| at)),
+                    "completed_time_source": completed_time.map(|(_, source)| source.as_str()),
+                    "outcome": outcome,
+                    "data": data,
+                }))),
+                ..blank
             },
             UpdateOutcome::Failed {
                 class,
@@ -91,16 +86,55 @@ impl<'a> RowWrite<'a> {
             } => RowWrite {
                 consecutive_errors: Some(*consecutive_errors),
                 consecutive_not_found: Some(*consecutive_not_found),
-                error_class: Some(class.as_str()),
-                error: Some(error),
-                request_id: request_id.as_deref(),
-                ..common
+                journey: Some(journey(json!({
+                    "error_class": class.as_str(),
+                    "error": error,
+                    "request_id": request_id,
+                }))),
+                ..blank
             },
             UpdateOutcome::Stopped { error } => RowWrite {
-                attempted: false,
-                error: error.as_deref(),
-                ..common
+                journey: Some(journey(json!({"error": error}))),
+                ..blank
             },
+        }
+    }
+
+    /// Its row for [`super::sql::RECORD_SCHEDULE_SQLITE`].
+    pub(super) fn schedule(&self) -> Value {
+        let update = self.update;
+        json!({
+            "instance_id": update.instance_id,
+            "expected_polls": update.expected_polls,
+            // A stop without a request (the journey expired) is no poll.
+            "attempted": !matches!(update.outcome, UpdateOutcome::Stopped { .. }),
+            "polled_at": format_timestamp(update.polled_at),
+            "next_poll_at": update.next_poll_at.map(format_timestamp),
+            "unchanged_polls": self.unchanged_polls,
+            "consecutive_errors": self.consecutive_errors,
+            "consecutive_not_found": self.consecutive_not_found,
         })
+    }
+
+    /// Its row for [`super::sql::RECORD_JOURNEYS_SQLITE`], if it changes the journey row.
+    pub(super) fn journey(&self) -> Option<&Value> {
+        self.journey.as_ref()
+    }
+
+    /// Its row for [`super::sql::INSERT_TRANSITIONS_SQLITE`], if it saw a new status.
+    pub(super) fn transition(&self) -> Option<Value> {
+        let UpdateOutcome::Observed {
+            transition: Some(transition),
+            ..
+        } = &self.update.outcome
+        else {
+            return None;
+        };
+        Some(json!({
+            "instance_id": self.update.instance_id,
+            "from_status": transition.from,
+            "to_status": transition.to,
+            "observed_at": format_timestamp(self.update.polled_at),
+        }))
     }
 }

@@ -1,8 +1,9 @@
 //! The PostgreSQL backend, for several replicas sharing one database.
 //!
-//! Replicas claim due journeys with `FOR UPDATE SKIP LOCKED`, so they never wait for each other
-//! nor pick the same row; a claim is a lease (owner and expiry) that the owner's heartbeat
-//! extends while the poll is in flight and that simply runs out if the owner dies. Timestamps
+//! Replicas claim due journeys with `FOR UPDATE SKIP LOCKED`, so they never wait for each
+//! other's picks; a claim is a lease row (owner and expiry, in an UNLOGGED table) whose primary
+//! key settles any race, which the owner's heartbeat extends while the poll is in flight and
+//! which simply runs out if the owner dies. Timestamps
 //! are `timestamptz`; rows read for people are rendered in the same RFC 3339 text as SQLite's.
 
 use std::str::FromStr;

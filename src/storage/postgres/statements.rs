@@ -12,11 +12,11 @@ fn as_text(expression: &str, name: &str) -> String {
     )
 }
 
-/// `SELECT <every journeys column, timestamps as text> FROM journeys`.
+/// `SELECT <every journeys_full column, timestamps as text> FROM journeys_full`.
 static SELECT_JOURNEYS: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {} FROM journeys", *JOURNEY_COLUMNS));
+    LazyLock::new(|| format!("SELECT {} FROM journeys_full", *JOURNEY_COLUMNS));
 
-/// Every `journeys` column, timestamps as text.
+/// Every `journeys_full` column, timestamps as text.
 static JOURNEY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     let time = |column: &str| as_text(column, column);
     let columns = [
@@ -55,7 +55,7 @@ static JOURNEY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 pub(super) static JOURNEY: LazyLock<String> =
     LazyLock::new(|| format!("{} WHERE instance_id = $1", *SELECT_JOURNEYS));
 
-/// A statement reading whole `journeys` rows (`SELECT *`), with its rows rendered as
+/// A statement reading whole `journeys_full` rows (`SELECT *`), with its rows rendered as
 /// [`JOURNEY`]'s and kept in `order` (of its columns as stored: `journeys.` names them).
 fn journey_rows(statement: &str, order: &str) -> String {
     format!(
@@ -81,7 +81,7 @@ pub(super) static LIST: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, to_char(enqueued_at AT TIME ZONE 'UTC', \
                             'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS cursor_at \
-         FROM journeys \
+         FROM journeys_full AS journeys \
          WHERE ($1::text IS NULL OR replace(lower(status), '_', '') = $1) \
            AND ($2::boolean IS NULL OR (stopped_at IS NULL) = $2) \
            AND (NOT $4 OR stuck_since IS NOT NULL) \

@@ -3,7 +3,7 @@
 
 use sqlx::Executor;
 
-use super::{json_array, lock_rows};
+use super::{end_leases, json_array, lock_rows};
 use crate::clock::{self, Timestamp};
 use crate::journey::{Announcement, ApiVersion, EventType, InstanceId, StopReason};
 use crate::storage::dialect::{Binder, Dialect};
@@ -54,6 +54,13 @@ where
         .await?
         .into_iter()
         .collect();
+    let stopped_ids: Vec<&str> = stopped.iter().map(String::as_str).collect();
+    let stopped_ids = json_array(&stopped_ids);
+    Binder::<DB>::new(DB::UNSCHEDULE)
+        .text(Some(&stopped_ids))
+        .execute(&mut *conn)
+        .await?;
+    end_leases::<DB>(conn, &stopped_ids).await?;
     let stopped_event = [Announcement::new(EventType::Stopped)
         .with("reason", StopReason::Abandoned.as_str())
         .with("detail", detail)];
@@ -171,6 +178,7 @@ where
 {
     let json = json_array(ids);
     lock_rows::<DB>(conn, &json).await?;
+    end_leases::<DB>(conn, &json).await?;
     Binder::<DB>::new(DB::FORGET)
         .text(Some(&json))
         .fetch_texts(&mut *conn)

@@ -7,6 +7,9 @@ mod store;
 pub(super) use lifecycle::{abandon, enqueue, forget, mark_stuck, release, retain};
 pub(super) use store::store_impl;
 
+use std::collections::HashSet;
+
+use serde_json::Value;
 use sqlx::Executor;
 
 use super::dialect::{Binder, Dialect};
@@ -14,15 +17,17 @@ use super::outbox::shared::append;
 use super::row_write::RowWrite;
 use super::rows::JourneyTotals;
 use super::sql;
-use crate::clock::{Timestamp, format_timestamp};
-use crate::journey::{JourneyUpdate, UpdateOutcome};
+use crate::clock::Timestamp;
+use crate::journey::{ApiVersion, JourneyUpdate, UpdateOutcome};
 
 /// Writes poll results with their transitions; `true` for each one written.
 ///
-/// Polls that saw the same status again (most of them) are written by one statement for the
-/// whole batch, the others one by one. Where writers may wait for each other (PostgreSQL), the
-/// rows are first locked in instance-ID order, the order the heartbeat renews leases in, so two
-/// transactions never wait for each other's rows (a deadlock).
+/// One statement for each table a commit writes, whatever its size: the schedule of every poll
+/// (guarded by its lease and poll count, which says which are written), then what the written
+/// ones changed of their journeys, their transitions, and the end of their leases. Where
+/// writers may wait for each other (PostgreSQL), the leases are first locked in instance-ID
+/// order, the order the heartbeat renews them in, so two transactions never wait for each
+/// other's rows (a deadlock).
 pub(super) async fn record<DB>(
     conn: &mut DB::Connection,
     owner: &str,
@@ -33,64 +38,46 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
-    let mut applied = vec![false; updates.len()];
+    if updates.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<&str> = updates.iter().map(|u| u.instance_id.as_str()).collect();
     lock_rows::<DB>(conn, &json_array(&ids)).await?;
-    if let Some(rows) = unchanged_rows(updates) {
-        let written: std::collections::HashSet<String> =
-            Binder::<DB>::new(DB::RECORD_UNCHANGED_BATCH)
-                .text(Some(owner))
-                .text(Some(&rows))
-                .fetch_texts(&mut *conn)
-                .await?
-                .into_iter()
-                .collect();
-        for (update, applied) in updates.iter().zip(&mut applied) {
-            if matches!(update.outcome, UpdateOutcome::Unchanged { .. }) {
-                *applied = written.contains(&update.instance_id);
-            }
-        }
-    }
-    for (index, update) in updates.iter().enumerate() {
-        let Some(write) = RowWrite::of(update) else {
-            continue;
-        };
-        let written = Binder::<DB>::new(sql::RECORD_POLL)
-            .text(Some(write.instance_id))
-            .text(Some(owner))
-            .text(write.status)
-            .time(write.created_time)
-            .time(write.completed_time)
-            .int(write.unchanged_polls)
-            .flag(write.transition.is_some())
-            .time(Some(write.polled_at))
-            .text(write.data)
-            .int(write.consecutive_errors)
-            .text(write.error)
-            .text(write.request_id)
-            .time(write.next_poll_at)
-            .time(write.stopped_at)
-            .text(write.stop_reason)
-            .int(Some(write.expected_polls))
-            .int(write.consecutive_not_found)
-            .text(write.error_class)
-            .flag(write.attempted)
-            .text(write.outcome)
-            .text(write.completed_time_source)
+    let writes: Vec<RowWrite> = updates.iter().map(RowWrite::of).collect();
+    let schedule: Vec<Value> = writes.iter().map(RowWrite::schedule).collect();
+    let written: HashSet<String> = Binder::<DB>::new(DB::RECORD_SCHEDULE)
+        .text(Some(owner))
+        .text(Some(&Value::from(schedule).to_string()))
+        .fetch_texts(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    let applied: Vec<bool> = ids.iter().map(|id| written.contains(*id)).collect();
+    let kept = || {
+        writes
+            .iter()
+            .zip(&applied)
+            .filter(|(_, applied)| **applied)
+            .map(|(write, _)| write)
+    };
+    let journeys: Vec<&Value> = kept().filter_map(RowWrite::journey).collect();
+    if !journeys.is_empty() {
+        Binder::<DB>::new(DB::RECORD_JOURNEYS)
+            .text(Some(
+                &serde_json::to_string(&journeys).expect("JSON values serialize"),
+            ))
             .execute(&mut *conn)
-            .await?
-            == 1;
-        if let (true, Some(transition)) = (written, write.transition) {
-            Binder::<DB>::new(sql::INSERT_TRANSITION)
-                .text(Some(write.instance_id))
-                .text(transition.from.as_deref())
-                .text(Some(&transition.to))
-                .time(Some(write.polled_at))
-                .execute(&mut *conn)
-                .await?;
-        }
-        applied[index] = written;
+            .await?;
     }
+    let transitions: Vec<Value> = kept().filter_map(RowWrite::transition).collect();
+    if !transitions.is_empty() {
+        Binder::<DB>::new(DB::INSERT_TRANSITIONS)
+            .text(Some(&Value::from(transitions).to_string()))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let written_ids: Vec<&str> = written.iter().map(String::as_str).collect();
+    end_leases::<DB>(conn, &json_array(&written_ids)).await?;
     for (update, _) in updates
         .iter()
         .zip(&applied)
@@ -105,6 +92,40 @@ where
         .await?;
     }
     Ok(applied)
+}
+
+/// Leases up to `limit` journeys due at `now` to `owner` until `lease_until`; returns what
+/// their polls need, as the backend's `Claimed` rows.
+pub(super) async fn claim<DB, Claimed>(
+    conn: &mut DB::Connection,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: usize,
+    default_version: ApiVersion,
+) -> Result<Vec<Claimed>, sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    Claimed: for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let claimed = Binder::<DB>::new(DB::CLAIM_DUE)
+        .text(Some(owner))
+        .time(Some(lease_until))
+        .time(Some(now))
+        .int(Some(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .fetch_texts(&mut *conn)
+        .await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Binder::<DB>::new(DB::CLAIMED)
+        .text(Some(
+            &serde_json::to_string(&claimed).expect("strings serialize"),
+        ))
+        .text(Some(default_version.as_str()))
+        .fetch_as(&mut *conn)
+        .await
 }
 
 /// How many journeys there are, and how many had an error since `errors_since`.
@@ -174,27 +195,17 @@ pub(super) fn json_array(ids: &[&str]) -> String {
     serde_json::to_string(ids).expect("strings serialize")
 }
 
-/// The polls among `updates` that saw the same status again, as the JSON array the
-/// backends' `RECORD_UNCHANGED_BATCH` unpacks; `None` when there are none.
-fn unchanged_rows(updates: &[JourneyUpdate]) -> Option<String> {
-    let rows: Vec<serde_json::Value> = updates
-        .iter()
-        .filter_map(|update| match update.outcome {
-            UpdateOutcome::Unchanged {
-                unchanged_polls,
-                created_time,
-            } => Some(serde_json::json!({
-                "instance_id": update.instance_id,
-                "unchanged_polls": unchanged_polls,
-                "created_time": created_time.map(format_timestamp),
-                "polled_at": format_timestamp(update.polled_at),
-                "next_poll_at": update.next_poll_at.map(format_timestamp),
-                "expected_polls": update.expected_polls,
-            })),
-            _ => None,
-        })
-        .collect();
-    (!rows.is_empty()).then(|| serde_json::Value::from(rows).to_string())
+/// Ends the leases of the journeys in `ids` (a JSON array).
+pub(super) async fn end_leases<DB>(conn: &mut DB::Connection, ids: &str) -> Result<(), sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    Binder::<DB>::new(DB::END_LEASES)
+        .text(Some(ids))
+        .execute(&mut *conn)
+        .await
+        .map(drop)
 }
 
 /// Records `owner`'s heartbeat, extends its leases of the journeys `in_flight`, forgets

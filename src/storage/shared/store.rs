@@ -142,16 +142,16 @@ macro_rules! store_impl {
                 limit: usize,
                 default_version: $crate::journey::ApiVersion,
             ) -> Result<Vec<$crate::storage::Claim>, $crate::storage::StoreError> {
-                use $crate::storage::dialect::{Binder, Dialect};
-                let mut session = self.write_autocommit("claiming due journeys").await?;
-                let rows = Binder::<$db>::new(<$db as Dialect>::CLAIM_DUE)
-                    .text(Some(owner))
-                    .time(Some(lease_until))
-                    .time(Some(now))
-                    .int(Some(i64::try_from(limit).unwrap_or(i64::MAX)))
-                    .text(Some(default_version.as_str()))
-                    .fetch_as::<_, $claimed>(session.conn())
-                    .await;
+                let mut session = self.transaction("claiming due journeys").await?;
+                let rows = $crate::storage::shared::claim::<$db, $claimed>(
+                    session.conn(),
+                    owner,
+                    now,
+                    lease_until,
+                    limit,
+                    default_version,
+                )
+                .await;
                 let rows = session.finish(rows).await?;
                 let mut claims: Vec<$crate::storage::Claim> =
                     rows.into_iter().map($crate::storage::Claim::from).collect();

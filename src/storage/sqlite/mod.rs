@@ -28,8 +28,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// At daemon start, with the one-daemon lock held: every lease belongs to a dead daemon.
 const RELEASE_ALL_LEASES: [&str; 2] = [
-    "UPDATE journeys SET lease_owner = NULL, lease_expires_at = NULL \
-     WHERE lease_owner IS NOT NULL",
+    "DELETE FROM journey_leases",
     // A delivery leased when the daemon died is sent again at once, under the same
     // `webhook-id`: the receiver may have had it already.
     "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL \
@@ -45,7 +44,7 @@ const ACTIVE_BY_STATUS: &str = "\
 /// `journeyd list`: optional status key `$1`, active flag `$2`, stuck only `$4`, at most `$3`,
 /// after the cursor `($5, $6)` if given; newest first, down `journeys_enqueued`.
 const LIST: &str = "\
-    SELECT *, enqueued_at AS cursor_at FROM journeys \
+    SELECT *, enqueued_at AS cursor_at FROM journeys_full \
     WHERE ($1 IS NULL OR replace(lower(status), '_', '') = $1) \
       AND ($2 IS NULL OR (stopped_at IS NULL) = $2) \
       AND (NOT $4 OR stuck_since IS NOT NULL) \
