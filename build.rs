@@ -19,6 +19,8 @@ fn main() {
         "cargo:rustc-env=BUILD_VERSION_WITH_COMMIT={} (commit {commit})",
         env!("CARGO_PKG_VERSION")
     );
+    // The migrations are embedded (`sqlx::migrate!`), which cargo cannot see by itself.
+    println!("cargo:rerun-if-changed=migrations");
     // A new commit moves HEAD or the branch it names.
     for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
         if std::path::Path::new(path).exists() {

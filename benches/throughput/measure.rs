@@ -170,6 +170,8 @@ impl ServerCounters {
             })
             .filter(|(_, change)| change.iter().any(|count| *count > 0.0))
             .collect();
+        // Where to look for what the WAL holds: `pg_waldump --stats=record -s FROM -e TO`.
+        eprintln!("WAL of this run: {} to {}", self.wal_lsn, later.wal_lsn);
         let updates: f64 = changes.iter().map(|(_, change)| change[0]).sum();
         let hot: f64 = changes.iter().map(|(_, change)| change[1]).sum();
         ServerCost {

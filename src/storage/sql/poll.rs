@@ -223,18 +223,22 @@ pub const RECORDED: &str = "\
 /// Claims due journeys: leases the oldest `$4` due at `$3` and not leased to `$1` until `$2`;
 /// returns their IDs. A lease row is the claim, so the table's primary key settles a race
 /// between replicas: the loser's insert meets the winner's row, which it takes over only if
-/// that lease has expired. `$lock` is what the backend adds to lock the rows it picks.
+/// that lease has expired. Of the `$candidates` due first, those `$take` accepts are claimed.
 macro_rules! claim_due {
-    ($lock:literal) => {
+    ($candidates:literal, $take:literal) => {
         concat!(
             "INSERT INTO journey_leases (instance_id, owner, expires_at) \
-             SELECT s.instance_id, $1, $2 FROM journey_schedule s \
-             WHERE s.next_poll_at IS NOT NULL AND s.next_poll_at <= $3 \
-               AND NOT EXISTS (SELECT 1 FROM journey_leases l \
-                               WHERE l.instance_id = s.instance_id AND l.expires_at > $3) \
-             ORDER BY s.next_poll_at LIMIT $4",
-            $lock,
-            " ON CONFLICT (instance_id) DO UPDATE \
+             SELECT c.instance_id, $1, $2 FROM ( \
+                 SELECT s.instance_id FROM journey_schedule s \
+                 WHERE s.next_poll_at IS NOT NULL AND s.next_poll_at <= $3 \
+                   AND NOT EXISTS (SELECT 1 FROM journey_leases l \
+                                   WHERE l.instance_id = s.instance_id AND l.expires_at > $3) \
+                 ORDER BY s.next_poll_at LIMIT ",
+            $candidates,
+            ") AS c WHERE ",
+            $take,
+            " LIMIT $4 \
+             ON CONFLICT (instance_id) DO UPDATE \
                  SET owner = excluded.owner, expires_at = excluded.expires_at \
                  WHERE journey_leases.expires_at <= $3 \
              RETURNING instance_id"
@@ -243,11 +247,17 @@ macro_rules! claim_due {
 }
 
 /// SQLite has one writer at a time: the statement alone is atomic.
-pub const CLAIM_DUE_SQLITE: &str = claim_due!("");
+pub const CLAIM_DUE_SQLITE: &str = claim_due!("$4", "true");
 
-/// Several replicas claim at once: each skips the rows another is claiming instead of waiting
-/// for them, so they share the due work without blocking each other.
-pub const CLAIM_DUE_POSTGRES: &str = claim_due!(" FOR UPDATE OF s SKIP LOCKED");
+/// Several replicas claim at once: of twice the rows wanted, each takes those no other replica
+/// is claiming right now, so they share the due work without waiting for each other. An
+/// advisory lock, not a row lock (`FOR UPDATE SKIP LOCKED`), says which are taken: it is held
+/// in memory until the claim commits and writes no WAL, where a row lock writes a record for
+/// every row claimed. (`1785689458`: journeyd's class of advisory locks, "jour".)
+pub const CLAIM_DUE_POSTGRES: &str = claim_due!(
+    "2 * $4",
+    "pg_try_advisory_xact_lock(1785689458, hashtext(c.instance_id))"
+);
 
 /// What the poll of each journey in `$1` (a JSON array of instance IDs, just claimed) needs;
 /// a journey without an API version is polled on `$2`, `api.version`, which its first written
