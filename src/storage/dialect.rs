@@ -17,10 +17,8 @@ use crate::clock::Timestamp;
 pub(super) trait Dialect:
     Database<Arguments: IntoArguments<Self>, QueryResult: RowsAffected>
 {
-    /// Claims due journeys (see [`sql::CLAIM_DUE_SQLITE`]).
-    const CLAIM_DUE: &'static str;
-    /// What the polls of the journeys just claimed need (see [`sql::CLAIMED_SQLITE`]).
-    const CLAIMED: &'static str;
+    /// How it claims due journeys and reads what their polls need.
+    const CLAIM: ClaimStatements;
     /// Writes a group commit's scheduling state (see [`sql::RECORD_SCHEDULE_SQLITE`]).
     const RECORD_SCHEDULE: &'static str;
     /// Writes what a group commit changed of its journeys (see
@@ -70,6 +68,19 @@ pub(super) trait Dialect:
     fn int<'q>(query: BoundQuery<'q, Self>, value: Option<i64>) -> BoundQuery<'q, Self>;
     /// As stored: RFC 3339 text in SQLite, `timestamptz` in PostgreSQL.
     fn time<'q>(query: BoundQuery<'q, Self>, value: Option<Timestamp>) -> BoundQuery<'q, Self>;
+}
+
+/// How a backend claims due journeys and reads what their polls need.
+pub(super) enum ClaimStatements {
+    /// One statement does both (see [`sql::CLAIM_AND_READ_POSTGRES`]): `$1` owner, `$2` lease
+    /// expiry, `$3` now, `$4` how many, `$5` the default API version.
+    OneStatement(&'static str),
+    /// The claim returns the IDs ([`sql::CLAIM_DUE_SQLITE`], the same first four values), then
+    /// a second statement reads them ([`sql::CLAIMED_SQLITE`]), in one transaction.
+    ClaimThenRead {
+        claim: &'static str,
+        read: &'static str,
+    },
 }
 
 pub(super) type BoundQuery<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
@@ -155,10 +166,12 @@ macro_rules! dialect {
         $database:ty,
         time: $time:expr,
         lock_rows: $lock_rows:expr,
+        claim: $claim:expr,
         $($name:ident = $statement:expr),* $(,)?
     ) => {
         impl Dialect for $database {
             const LOCK_ROWS: Option<&'static str> = $lock_rows;
+            const CLAIM: ClaimStatements = $claim;
             $(const $name: &'static str = $statement;)*
 
             fn text<'q>(query: BoundQuery<'q, Self>, value: Option<&str>) -> BoundQuery<'q, Self> {
@@ -188,8 +201,10 @@ dialect!(
     sqlx::Sqlite,
     time: crate::clock::format_timestamp,
     lock_rows: None,
-    CLAIM_DUE = sql::CLAIM_DUE_SQLITE,
-    CLAIMED = sql::CLAIMED_SQLITE,
+    claim: ClaimStatements::ClaimThenRead {
+        claim: sql::CLAIM_DUE_SQLITE,
+        read: sql::CLAIMED_SQLITE,
+    },
     RECORD_SCHEDULE = sql::RECORD_SCHEDULE_SQLITE,
     RECORD_JOURNEYS = sql::RECORD_JOURNEYS_SQLITE,
     INSERT_TRANSITIONS = sql::INSERT_TRANSITIONS_SQLITE,
@@ -212,8 +227,7 @@ dialect!(
     sqlx::Postgres,
     time: std::convert::identity,
     lock_rows: Some(sql::LOCK_ROWS_POSTGRES),
-    CLAIM_DUE = sql::CLAIM_DUE_POSTGRES,
-    CLAIMED = sql::CLAIMED_POSTGRES,
+    claim: ClaimStatements::OneStatement(sql::CLAIM_AND_READ_POSTGRES),
     RECORD_SCHEDULE = sql::RECORD_SCHEDULE_POSTGRES,
     RECORD_JOURNEYS = sql::RECORD_JOURNEYS_POSTGRES,
     INSERT_TRANSITIONS = sql::INSERT_TRANSITIONS_POSTGRES,

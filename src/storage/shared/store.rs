@@ -142,7 +142,12 @@ macro_rules! store_impl {
                 limit: usize,
                 default_version: $crate::journey::ApiVersion,
             ) -> Result<Vec<$crate::storage::Claim>, $crate::storage::StoreError> {
-                let mut session = self.transaction("claiming due journeys").await?;
+                use $crate::storage::dialect::{ClaimStatements, Dialect};
+                let operation = "claiming due journeys";
+                let mut session = match <$db as Dialect>::CLAIM {
+                    ClaimStatements::OneStatement(_) => self.write_autocommit(operation).await?,
+                    ClaimStatements::ClaimThenRead { .. } => self.transaction(operation).await?,
+                };
                 let rows = $crate::storage::shared::claim::<$db, $claimed>(
                     session.conn(),
                     owner,
