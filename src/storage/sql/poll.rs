@@ -280,15 +280,17 @@ pub const CLAIMED_SQLITE: &str = claimed!(
 /// PostgreSQL claims and reads in one statement (`$5` the default API version): one round trip
 /// instead of a transaction of two.
 ///
-/// Several replicas claim at once: of twice the rows wanted, each takes those no other replica
-/// is claiming right now, so they share the due work without waiting for each other. An
+/// Several replicas claim at once: going down the due rows, each takes those no other replica
+/// is claiming right now, so they share the due work without waiting for each other. (It looks
+/// no further than the 256 rows after four times those it wants: other replicas' claims take no
+/// more at once.) An
 /// advisory lock, not a row lock (`FOR UPDATE SKIP LOCKED`), says which are taken: it is held
 /// in memory until the claim commits and writes no WAL, where a row lock writes a record for
 /// every row claimed. (`1785689458`: journeyd's class of advisory locks, "jour".)
 pub const CLAIM_AND_READ_POSTGRES: &str = concat!(
     "WITH claimed AS (",
     claim_due!(
-        "2 * $4",
+        "4 * $4 + 256",
         "pg_try_advisory_xact_lock(1785689458, hashtext(c.instance_id))"
     ),
     ") ",
