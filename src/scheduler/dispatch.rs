@@ -17,6 +17,9 @@ const MIN_PAUSE: Duration = Duration::from_millis(5);
 pub(super) enum Limit {
     /// Every free slot got a journey; more may be due.
     Slots,
+    /// Some journeys were claimed, fewer than wanted: perhaps nothing more is due, perhaps
+    /// another replica took rows this one had picked.
+    Short,
     /// The request budget (or an outage) allows no more until then (`None`: until a probe ends).
     Budget(Option<Timestamp>),
     /// Nothing more is due.
@@ -96,8 +99,10 @@ impl Scheduler {
                 );
             polls.spawn(poll::poll_journey(shared.clone(), claim, slot));
         }
-        let limit = if claimed < admission.allowed {
+        let limit = if claimed == 0 {
             Limit::Drained
+        } else if claimed < admission.allowed {
+            Limit::Short
         } else if admission.allowed < free {
             Limit::Budget(admission.retry_at)
         } else {

@@ -218,7 +218,7 @@ impl Scheduler {
                 Limit::Slots => {
                     polls.join_next().await;
                 }
-                Limit::Budget(_) | Limit::Drained => break,
+                Limit::Short | Limit::Budget(_) | Limit::Drained => break,
             }
         }
         polls.join_all().await;
@@ -290,7 +290,9 @@ impl Scheduler {
             return Some(shared.settings.scan_interval);
         }
         match self.dispatch(polls).await {
-            Ok((_, Limit::Slots)) => {
+            // Only an empty claim says nothing more is due: with several replicas a claim comes
+            // back short when another took rows this one had picked, and more may be waiting.
+            Ok((_, Limit::Slots | Limit::Short)) => {
                 // Claim in batches: one claim statement for a quarter of the slots rather than
                 // one per finished poll. With some slots free, wait a few milliseconds at most
                 // for the rest of a batch; with none, sleep until a batch is free (or the scan
