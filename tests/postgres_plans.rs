@@ -59,12 +59,18 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
                        "consecutive_not_found": 0}]"#;
     let journeys = r#"[{"instance_id": "j10", "polled_at": "2026-01-01T00:00:00Z",
                        "status": "Completed", "changed": true}]"#;
-    let statements: [(&str, &str, &[Value], &[&str]); 18] = [
+    let statements: [(&str, &str, &[Value], &[&str]); 19] = [
         (
             "claim",
-            sql::CLAIM_AND_READ_POSTGRES,
-            &[Text("me"), Time(now), Time(now), Int(16), Text("v1")],
+            sql::CLAIM_DUE_POSTGRES,
+            &[Text("me"), Time(now), Time(now), Int(16)],
             &["journey_schedule_due"],
+        ),
+        (
+            "read the claimed",
+            sql::CLAIMED_POSTGRES,
+            &[Text(ids), Text("v1")],
+            &["journeys_pkey"],
         ),
         (
             "next due",

@@ -70,17 +70,17 @@ pub(super) trait Dialect:
     fn time<'q>(query: BoundQuery<'q, Self>, value: Option<Timestamp>) -> BoundQuery<'q, Self>;
 }
 
-/// How a backend claims due journeys and reads what their polls need.
-pub(super) enum ClaimStatements {
-    /// One statement does both (see [`sql::CLAIM_AND_READ_POSTGRES`]): `$1` owner, `$2` lease
-    /// expiry, `$3` now, `$4` how many, `$5` the default API version.
-    OneStatement(&'static str),
-    /// The claim returns the IDs ([`sql::CLAIM_DUE_SQLITE`], the same first four values), then
-    /// a second statement reads them ([`sql::CLAIMED_SQLITE`]), in one transaction.
-    ClaimThenRead {
-        claim: &'static str,
-        read: &'static str,
-    },
+/// How a backend claims due journeys and reads what their polls need: the claim returns the
+/// IDs it leased (`$1` owner, `$2` lease expiry, `$3` now, `$4` how many), then `read` reads
+/// those (`$1` the IDs as a JSON array, `$2` the default API version).
+pub(super) struct ClaimStatements {
+    pub(super) claim: &'static str,
+    pub(super) read: &'static str,
+    /// Both in one transaction (SQLite: its one writer does them back to back), or each on its
+    /// own (PostgreSQL: the read then sees the rows as they are once the claim has committed,
+    /// even if another replica wrote them while the claim ran). On its own, a read that fails
+    /// leaves its journeys leased until the lease runs out.
+    pub(super) in_one_transaction: bool,
 }
 
 pub(super) type BoundQuery<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
@@ -201,9 +201,10 @@ dialect!(
     sqlx::Sqlite,
     time: crate::clock::format_timestamp,
     lock_rows: None,
-    claim: ClaimStatements::ClaimThenRead {
+    claim: ClaimStatements {
         claim: sql::CLAIM_DUE_SQLITE,
         read: sql::CLAIMED_SQLITE,
+        in_one_transaction: true,
     },
     RECORD_SCHEDULE = sql::RECORD_SCHEDULE_SQLITE,
     RECORD_JOURNEYS = sql::RECORD_JOURNEYS_SQLITE,
@@ -227,7 +228,11 @@ dialect!(
     sqlx::Postgres,
     time: std::convert::identity,
     lock_rows: Some(sql::LOCK_ROWS_POSTGRES),
-    claim: ClaimStatements::OneStatement(sql::CLAIM_AND_READ_POSTGRES),
+    claim: ClaimStatements {
+        claim: sql::CLAIM_DUE_POSTGRES,
+        read: sql::CLAIMED_POSTGRES,
+        in_one_transaction: false,
+    },
     RECORD_SCHEDULE = sql::RECORD_SCHEDULE_POSTGRES,
     RECORD_JOURNEYS = sql::RECORD_JOURNEYS_POSTGRES,
     INSERT_TRANSITIONS = sql::INSERT_TRANSITIONS_POSTGRES,

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::Executor;
 
-use super::dialect::{Binder, ClaimStatements, Dialect};
+use super::dialect::{Binder, Dialect};
 use super::outbox::shared::append;
 use super::row_write::RowWrite;
 use super::rows::JourneyTotals;
@@ -95,8 +95,7 @@ where
 }
 
 /// Leases up to `limit` journeys due at `now` to `owner` until `lease_until`; returns what
-/// their polls need, as the backend's `Claimed` rows. Atomic when run in a transaction, or
-/// alone where the backend does it in one statement.
+/// their polls need, as the backend's `Claimed` rows (see [`Dialect::CLAIM`]).
 pub(super) async fn claim<DB, Claimed>(
     conn: &mut DB::Connection,
     owner: &str,
@@ -110,37 +109,24 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     Claimed: for<'r> sqlx::FromRow<'r, DB::Row>,
 {
-    let claim = |statement| {
-        Binder::<DB>::new(statement)
-            .text(Some(owner))
-            .time(Some(lease_until))
-            .time(Some(now))
-            .int(Some(i64::try_from(limit).unwrap_or(i64::MAX)))
-    };
-    match DB::CLAIM {
-        ClaimStatements::OneStatement(statement) => {
-            claim(statement)
-                .text(Some(default_version.as_str()))
-                .fetch_as(&mut *conn)
-                .await
-        }
-        ClaimStatements::ClaimThenRead {
-            claim: statement,
-            read,
-        } => {
-            let claimed = claim(statement).fetch_texts(&mut *conn).await?;
-            if claimed.is_empty() {
-                return Ok(Vec::new());
-            }
-            Binder::<DB>::new(read)
-                .text(Some(
-                    &serde_json::to_string(&claimed).expect("strings serialize"),
-                ))
-                .text(Some(default_version.as_str()))
-                .fetch_as(&mut *conn)
-                .await
-        }
+    let statements = DB::CLAIM;
+    let claimed = Binder::<DB>::new(statements.claim)
+        .text(Some(owner))
+        .time(Some(lease_until))
+        .time(Some(now))
+        .int(Some(i64::try_from(limit).unwrap_or(i64::MAX)))
+        .fetch_texts(&mut *conn)
+        .await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
     }
+    Binder::<DB>::new(statements.read)
+        .text(Some(
+            &serde_json::to_string(&claimed).expect("strings serialize"),
+        ))
+        .text(Some(default_version.as_str()))
+        .fetch_as(&mut *conn)
+        .await
 }
 
 /// How many journeys there are, and how many had an error since `errors_since`.

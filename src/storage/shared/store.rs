@@ -142,11 +142,12 @@ macro_rules! store_impl {
                 limit: usize,
                 default_version: $crate::journey::ApiVersion,
             ) -> Result<Vec<$crate::storage::Claim>, $crate::storage::StoreError> {
-                use $crate::storage::dialect::{ClaimStatements, Dialect};
+                use $crate::storage::dialect::Dialect;
                 let operation = "claiming due journeys";
-                let mut session = match <$db as Dialect>::CLAIM {
-                    ClaimStatements::OneStatement(_) => self.write_autocommit(operation).await?,
-                    ClaimStatements::ClaimThenRead { .. } => self.transaction(operation).await?,
+                let mut session = if <$db as Dialect>::CLAIM.in_one_transaction {
+                    self.transaction(operation).await?
+                } else {
+                    self.write_autocommit(operation).await?
                 };
                 let rows = $crate::storage::shared::claim::<$db, $claimed>(
                     session.conn(),

@@ -249,52 +249,38 @@ macro_rules! claim_due {
 /// SQLite has one writer at a time: the statement alone is atomic.
 pub const CLAIM_DUE_SQLITE: &str = claim_due!("$4", "true");
 
-/// What the polls of the journeys in `$source` need (its `instance_id` column is `$key`); a
-/// journey without an API version is polled on `$version`, `api.version`, which its first
-/// written result then keeps.
+/// What the polls of the journeys in `$1` (a JSON array of instance IDs, just claimed) need:
+/// the second step of a claim. A journey without an API version is polled on `$2`,
+/// `api.version`, which its first written result then keeps.
 macro_rules! claimed {
-    ($source:expr, $key:literal, $version:literal) => {
+    ($ids:expr) => {
         concat!(
             "SELECT j.instance_id, j.status, j.enqueued_at, j.created_time, s.polls, \
                     s.unchanged_polls, s.consecutive_errors, s.consecutive_not_found, \
-                    j.stuck_since, s.next_poll_at, COALESCE(j.api_version, ",
-            $version,
-            ") AS api_version, j.outcome FROM ",
-            $source,
-            " JOIN journey_schedule s ON s.instance_id = ",
-            $key,
-            " JOIN journeys j ON j.instance_id = ",
-            $key
+                    j.stuck_since, s.next_poll_at, COALESCE(j.api_version, $2) AS api_version, \
+                    j.outcome \
+             FROM (",
+            $ids,
+            ") AS ids \
+             JOIN journey_schedule s ON s.instance_id = ids.value \
+             JOIN journeys j ON j.instance_id = ids.value"
         )
     };
 }
 
-/// What the polls of the journeys in `$1` (a JSON array of instance IDs, just claimed) need,
-/// `$2` the default API version: SQLite's second step of a claim.
-pub const CLAIMED_SQLITE: &str = claimed!(
-    concat!("(", json_ids_sqlite!(), ") AS ids"),
-    "ids.value",
-    "$2"
-);
+pub const CLAIMED_SQLITE: &str = claimed!(json_ids_sqlite!());
+pub const CLAIMED_POSTGRES: &str = claimed!(json_ids_postgres!());
 
-/// PostgreSQL claims and reads in one statement (`$5` the default API version): one round trip
-/// instead of a transaction of two.
-///
 /// Several replicas claim at once: going down the due rows, each takes those no other replica
 /// is claiming right now, so they share the due work without waiting for each other. (It looks
-/// no further than the 256 rows after four times those it wants: other replicas' claims take no
-/// more at once.) An
-/// advisory lock, not a row lock (`FOR UPDATE SKIP LOCKED`), says which are taken: it is held
-/// in memory until the claim commits and writes no WAL, where a row lock writes a record for
-/// every row claimed. (`1785689458`: journeyd's class of advisory locks, "jour".)
-pub const CLAIM_AND_READ_POSTGRES: &str = concat!(
-    "WITH claimed AS (",
-    claim_due!(
-        "4 * $4 + 256",
-        "pg_try_advisory_xact_lock(1785689458, hashtext(c.instance_id))"
-    ),
-    ") ",
-    claimed!("claimed", "claimed.instance_id", "$5")
+/// no further than the 256 rows after four times those it wants: other replicas' claims take
+/// no more at once.) An advisory lock, not a row lock (`FOR UPDATE SKIP LOCKED`), says which
+/// are taken: it is held in memory until the claim commits and writes no WAL, where a row lock
+/// writes a record for every row claimed. (`1785689458`: journeyd's class of advisory locks,
+/// "jour".)
+pub const CLAIM_DUE_POSTGRES: &str = claim_due!(
+    "4 * $4 + 256",
+    "pg_try_advisory_xact_lock(1785689458, hashtext(c.instance_id))"
 );
 
 /// The earliest due time of a journey not leased at `$1`: walks `journey_schedule_due` from its
