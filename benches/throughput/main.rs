@@ -200,7 +200,8 @@ const LIFECYCLE_CONCURRENCY: usize = 32;
 
 /// What polling costs the database: 10,000 journeys, each polled until it ends at its 5th poll
 /// (four polls that see `InProgress` again, then `Completed`), 32 polls in flight a replica;
-/// on PostgreSQL with one replica and with three, and every poll seeing the same status again.
+/// on PostgreSQL with one replica and with three, and every poll seeing the same status again;
+/// on both, every poll a status change (each journey ends at its first poll).
 fn database_cost(backends: &[Backend], template: &Scenario) -> Vec<String> {
     let lifecycle = |backend, replicas| Scenario {
         backend,
@@ -216,25 +217,31 @@ fn database_cost(backends: &[Backend], template: &Scenario) -> Vec<String> {
         ),
         "|---|---|---:|---:|---:|---|".into(),
     ];
-    let mut runs: Vec<(Scenario, &str)> = Vec::new();
+    // Each with the poll at which the fake ends a journey, if it does.
+    let mut runs: Vec<(Scenario, &str, Option<u32>)> = Vec::new();
     for &backend in backends {
-        runs.push((lifecycle(backend, 1), "1 replica"));
+        runs.push((lifecycle(backend, 1), "1 replica", Some(LIFECYCLE_POLLS)));
         if backend == Backend::Postgres {
-            runs.push((lifecycle(backend, 3), "3 replicas"));
+            runs.push((lifecycle(backend, 3), "3 replicas", Some(LIFECYCLE_POLLS)));
             let same_status = Scenario {
                 mode: Mode::Throughput,
                 seconds: 10,
                 ..lifecycle(backend, 1)
             };
-            runs.push((same_status, "every poll the same status again, 10 s"));
+            runs.push((same_status, "every poll the same status again, 10 s", None));
         }
+        runs.push((
+            lifecycle(backend, 1),
+            "every poll a status change: each journey ends at its 1st",
+            Some(1),
+        ));
     }
-    for (mut scenario, label) in runs {
+    for (mut scenario, label, complete_after) in runs {
         eprintln!("database cost: {:?}, {label}...", scenario.backend);
         // Every lifecycle run has a fake of its own: the fake counts each journey's answers,
         // and the runs share their journeys' IDs.
-        let fake = (scenario.mode == Mode::Lifecycle)
-            .then(|| Fake::start(&["--complete-after", &LIFECYCLE_POLLS.to_string()]));
+        let fake =
+            complete_after.map(|polls| Fake::start(&["--complete-after", &polls.to_string()]));
         if let Some(fake) = &fake {
             scenario.base_url = fake.urls.base_url.clone();
             scenario.token_url = fake.urls.token_url.clone();
