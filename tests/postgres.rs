@@ -31,7 +31,7 @@ async fn migrations_apply_once_and_build_every_table_and_view() {
         .fetch_one(&outside)
         .await
         .unwrap();
-    assert_eq!(applied, 8);
+    assert_eq!(applied, 9);
     let relations: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' ORDER BY 1",
@@ -231,7 +231,7 @@ async fn three_replicas_share_a_thousand_journeys_without_double_polls() {
         "a journey was polled by two at once"
     );
     let outside = db.outside().await;
-    let polls: i64 = sqlx::query_scalar("SELECT CAST(sum(polls) AS BIGINT) FROM journey_schedule")
+    let polls: i64 = sqlx::query_scalar("SELECT CAST(sum(polls) AS BIGINT) FROM journeys_full")
         .fetch_one(&outside)
         .await
         .unwrap();

@@ -59,7 +59,7 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
                        "consecutive_not_found": 0}]"#;
     let journeys = r#"[{"instance_id": "j10", "polled_at": "2026-01-01T00:00:00Z",
                        "status": "Completed", "changed": true}]"#;
-    let statements: [(&str, &str, &[Value], &[&str]); 19] = [
+    let statements: [(&str, &str, &[Value], &[&str]); 20] = [
         (
             "claim",
             sql::CLAIM_DUE_POSTGRES,
@@ -99,6 +99,12 @@ async fn due_work_stuck_checks_and_retention_use_indexes() {
         (
             "record the schedule",
             sql::RECORD_SCHEDULE_POSTGRES,
+            &[Text("me"), Text(schedule)],
+            &["journey_schedule_pkey"],
+        ),
+        (
+            "end polling",
+            sql::FINISH_SCHEDULE_POSTGRES,
             &[Text("me"), Text(schedule)],
             &["journey_schedule_pkey"],
         ),

@@ -1,6 +1,7 @@
 //! The scheduling state's own tables (`journey_schedule`, `journey_leases`): the migration
-//! that moved it out of `journeys` keeps every value, and what the README tells other programs
-//! to run against the database still works.
+//! that moved it out of `journeys` keeps every value, a journey no longer polled leaves the
+//! schedule with its counters kept, and what the README tells other programs to run against
+//! the database still works.
 
 mod common;
 
@@ -84,6 +85,12 @@ async fn the_move_carries_every_value_over(backend: Backend) {
         (ended.polls, ended.next_poll_at, ended.lease_owner),
         (4, None, None)
     );
+    assert_eq!(
+        ended.last_polled_at.as_deref(),
+        Some("2026-03-01T08:00:00.000Z")
+    );
+    // Only the journey still polled keeps a schedule row; the ended one's counters moved on.
+    assert_eq!(scheduled(&outside).await, ["leased"]);
     let failing_now: i64 = sqlx::query_scalar(
         "SELECT failing_now FROM error_hot_spots WHERE error_class = 'server_error'",
     )
@@ -91,6 +98,61 @@ async fn the_move_carries_every_value_over(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(failing_now, 1);
+}
+
+/// The journeys with a schedule row.
+async fn scheduled(outside: &sqlx::AnyPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT instance_id FROM journey_schedule ORDER BY instance_id")
+        .fetch_all(outside)
+        .await
+        .unwrap()
+}
+
+/// A journey leaves the schedule when its polling ends, by its last poll or by an operator,
+/// and its counters stay readable; polled again, it goes on from them.
+async fn an_ended_journey_keeps_its_counters_off_the_schedule(backend: Backend) {
+    let h = Harness::on(backend).await;
+    h.sim.add_journey(
+        "ends",
+        Script::polls(&[("InProgress", 1), ("InProgress", 1), ("Completed", 0)]),
+    );
+    h.sim
+        .add_journey("abandoned", Script::polls(&[("InProgress", 10)]));
+    h.enqueue(&["ends", "abandoned"]).await;
+    let polls = h.poll_until_stopped("ends").await;
+    let outside = h.db.outside().await;
+    assert_eq!(scheduled(&outside).await, ["abandoned"]);
+    let ended = h.row("ends").await;
+    assert_eq!(
+        (
+            ended.polls as usize,
+            ended.unchanged_polls,
+            ended.next_poll_at
+        ),
+        (polls, 0, None)
+    );
+    assert!(ended.last_polled_at.is_some());
+
+    let abandoned = h.row("abandoned").await;
+    h.store
+        .abandon(&["abandoned"], h.clock.now(), "a test")
+        .await
+        .unwrap();
+    assert!(scheduled(&outside).await.is_empty());
+    let stopped = h.row("abandoned").await;
+    assert_eq!(
+        (
+            stopped.polls,
+            stopped.unchanged_polls,
+            stopped.last_polled_at
+        ),
+        (
+            abandoned.polls,
+            abandoned.unchanged_polls,
+            abandoned.last_polled_at
+        )
+    );
+    assert_eq!(stopped.stop_reason.as_deref(), Some("abandoned"));
 }
 
 /// The README's statement for polling a stopped journey again, as it is written there.
@@ -166,6 +228,8 @@ async fn the_readmes_sql_still_works(backend: Backend) {
         .unwrap();
     let row = h.row("readme-1").await;
     assert!(row.stopped_at.is_none() && row.next_poll_at.is_some());
+    assert_eq!(row.polls, polls_before);
+    assert_eq!(scheduled(&outside).await, ["readme-1"]);
     // Due by the database's clock, which the manual one must pass.
     let database_now = SystemClock.now() + chrono::Duration::seconds(1);
     h.clock.set(database_now.max(h.clock.now()));
@@ -177,5 +241,6 @@ async fn the_readmes_sql_still_works(backend: Backend) {
 
 on_both_backends!(
     the_move_carries_every_value_over,
+    an_ended_journey_keeps_its_counters_off_the_schedule,
     the_readmes_sql_still_works
 );

@@ -21,6 +21,9 @@ pub(super) trait Dialect:
     const CLAIM: ClaimStatements;
     /// Writes a group commit's scheduling state (see [`sql::RECORD_SCHEDULE_SQLITE`]).
     const RECORD_SCHEDULE: &'static str;
+    /// Takes the journeys whose polling a group commit ends off the schedule (see
+    /// [`sql::FINISH_SCHEDULE_SQLITE`]).
+    const FINISH_SCHEDULE: &'static str;
     /// Writes what a group commit changed of its journeys (see
     /// [`sql::RECORD_JOURNEYS_SQLITE`]).
     const RECORD_JOURNEYS: &'static str;
@@ -207,6 +210,7 @@ dialect!(
         in_one_transaction: true,
     },
     RECORD_SCHEDULE = sql::RECORD_SCHEDULE_SQLITE,
+    FINISH_SCHEDULE = sql::FINISH_SCHEDULE_SQLITE,
     RECORD_JOURNEYS = sql::RECORD_JOURNEYS_SQLITE,
     INSERT_TRANSITIONS = sql::INSERT_TRANSITIONS_SQLITE,
     END_LEASES = sql::END_LEASES_SQLITE,
@@ -234,6 +238,7 @@ dialect!(
         in_one_transaction: false,
     },
     RECORD_SCHEDULE = sql::RECORD_SCHEDULE_POSTGRES,
+    FINISH_SCHEDULE = sql::FINISH_SCHEDULE_POSTGRES,
     RECORD_JOURNEYS = sql::RECORD_JOURNEYS_POSTGRES,
     INSERT_TRANSITIONS = sql::INSERT_TRANSITIONS_POSTGRES,
     END_LEASES = sql::END_LEASES_POSTGRES,

@@ -6,6 +6,16 @@ use serde_json::{Value, json};
 use crate::clock::format_timestamp;
 use crate::journey::{JourneyUpdate, UpdateOutcome};
 
+/// A schedule row's poll counters, as [`super::sql::FINISH_SCHEDULE_SQLITE`] returns them
+/// (after the instance ID): the time as text, in the form the backend gives it.
+pub(super) struct ScheduleCounters {
+    pub(super) polls: i64,
+    pub(super) unchanged_polls: i64,
+    pub(super) last_polled_at: Option<String>,
+    pub(super) consecutive_errors: i64,
+    pub(super) consecutive_not_found: i64,
+}
+
 /// The column values one [`JourneyUpdate`] writes. Columns a poll does not touch are null and
 /// keep their value (`COALESCE`/`CASE` in the statements).
 pub(super) struct RowWrite<'a> {
@@ -51,7 +61,9 @@ impl<'a> RowWrite<'a> {
                 unchanged_polls: Some(*unchanged_polls),
                 consecutive_errors: Some(0),
                 consecutive_not_found: Some(0),
-                journey: created_time.map(|at| journey(json!({"created_time": time(Some(at))}))),
+                // A journey whose polling ends gets its counters there (see `journey`).
+                journey: (created_time.is_some() || update.next_poll_at.is_none())
+                    .then(|| journey(json!({"created_time": time(*created_time)}))),
                 ..blank
             },
             UpdateOutcome::Observed {
@@ -100,14 +112,29 @@ impl<'a> RowWrite<'a> {
         }
     }
 
-    /// Its row for [`super::sql::RECORD_SCHEDULE_SQLITE`].
+    pub(super) fn instance_id(&self) -> &str {
+        &self.update.instance_id
+    }
+
+    /// Whether the journey is polled no more after it: its schedule row goes
+    /// ([`super::sql::FINISH_SCHEDULE_SQLITE`]) rather than being written.
+    pub(super) fn ends_polling(&self) -> bool {
+        self.update.next_poll_at.is_none()
+    }
+
+    /// A stop without a request (the journey expired) is no poll.
+    fn attempted(&self) -> bool {
+        !matches!(self.update.outcome, UpdateOutcome::Stopped { .. })
+    }
+
+    /// Its row for [`super::sql::RECORD_SCHEDULE_SQLITE`] or
+    /// [`super::sql::FINISH_SCHEDULE_SQLITE`].
     pub(super) fn schedule(&self) -> Value {
         let update = self.update;
         json!({
             "instance_id": update.instance_id,
             "expected_polls": update.expected_polls,
-            // A stop without a request (the journey expired) is no poll.
-            "attempted": !matches!(update.outcome, UpdateOutcome::Stopped { .. }),
+            "attempted": self.attempted(),
             "polled_at": format_timestamp(update.polled_at),
             "next_poll_at": update.next_poll_at.map(format_timestamp),
             "unchanged_polls": self.unchanged_polls,
@@ -116,9 +143,32 @@ impl<'a> RowWrite<'a> {
         })
     }
 
-    /// Its row for [`super::sql::RECORD_JOURNEYS_SQLITE`], if it changes the journey row.
-    pub(super) fn journey(&self) -> Option<&Value> {
-        self.journey.as_ref()
+    /// Its row for [`super::sql::RECORD_JOURNEYS_SQLITE`], if it changes the journey row. For a
+    /// poll that ends the journey's polling, `before` is what its schedule row held, and the
+    /// row gets the counters the journey is left with: the schedule row's, with this poll's
+    /// result applied as [`super::sql::RECORD_SCHEDULE_SQLITE`] would have.
+    pub(super) fn journey(&self, before: Option<&ScheduleCounters>) -> Option<Value> {
+        let mut row = self.journey.clone()?;
+        if let (Some(before), Value::Object(fields)) = (before, &mut row) {
+            let attempted = self.attempted();
+            let counters = json!({
+                "final_polls": before.polls + i64::from(attempted),
+                "final_polled_at": if attempted {
+                    Some(format_timestamp(self.update.polled_at))
+                } else {
+                    before.last_polled_at.clone()
+                },
+                "final_unchanged_polls": self.unchanged_polls.unwrap_or(before.unchanged_polls),
+                "final_consecutive_errors":
+                    self.consecutive_errors.unwrap_or(before.consecutive_errors),
+                "final_consecutive_not_found":
+                    self.consecutive_not_found.unwrap_or(before.consecutive_not_found),
+            });
+            if let Value::Object(counters) = counters {
+                fields.extend(counters);
+            }
+        }
+        Some(row)
     }
 
     /// Its row for [`super::sql::INSERT_TRANSITIONS_SQLITE`], if it saw a new status.

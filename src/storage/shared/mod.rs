@@ -7,24 +7,29 @@ mod store;
 pub(super) use lifecycle::{abandon, enqueue, forget, mark_stuck, release, retain};
 pub(super) use store::store_impl;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use sqlx::Executor;
 
 use super::dialect::{Binder, Dialect};
 use super::outbox::shared::append;
-use super::row_write::RowWrite;
+use super::row_write::{RowWrite, ScheduleCounters};
 use super::rows::JourneyTotals;
 use super::sql;
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, JourneyUpdate, UpdateOutcome};
 
+/// What [`sql::FINISH_SCHEDULE_SQLITE`] returns: an instance ID and its schedule row's
+/// counters.
+type FinishedRow = (String, i64, i64, Option<String>, i64, i64);
+
 /// Writes poll results with their transitions; `true` for each one written.
 ///
 /// One statement for each table a commit writes, whatever its size: the schedule of every poll
-/// (guarded by its lease and poll count, which says which are written), then what the written
-/// ones changed of their journeys, their transitions, and the end of their leases. Where
+/// (guarded by its lease and poll count, which says which are written; a journey whose polling
+/// ends leaves the schedule), then what the written ones changed of their journeys, their
+/// transitions, and the end of their leases. Where
 /// writers may wait for each other (PostgreSQL), the leases are first locked in instance-ID
 /// order, the order the heartbeat renews them in, so two transactions never wait for each
 /// other's rows (a deadlock).
@@ -37,6 +42,7 @@ where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    FinishedRow: for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     if updates.is_empty() {
         return Ok(Vec::new());
@@ -44,14 +50,45 @@ where
     let ids: Vec<&str> = updates.iter().map(|u| u.instance_id.as_str()).collect();
     lock_rows::<DB>(conn, &json_array(&ids)).await?;
     let writes: Vec<RowWrite> = updates.iter().map(RowWrite::of).collect();
-    let schedule: Vec<Value> = writes.iter().map(RowWrite::schedule).collect();
-    let written: HashSet<String> = Binder::<DB>::new(DB::RECORD_SCHEDULE)
-        .text(Some(owner))
-        .text(Some(&Value::from(schedule).to_string()))
-        .fetch_texts(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
+    let schedule_rows = |ending: bool| -> Option<String> {
+        let rows: Vec<Value> = writes
+            .iter()
+            .filter(|write| write.ends_polling() == ending)
+            .map(RowWrite::schedule)
+            .collect();
+        (!rows.is_empty()).then(|| Value::from(rows).to_string())
+    };
+    let mut written: HashSet<String> = HashSet::new();
+    if let Some(rows) = schedule_rows(false) {
+        written = Binder::<DB>::new(DB::RECORD_SCHEDULE)
+            .text(Some(owner))
+            .text(Some(&rows))
+            .fetch_texts(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    }
+    let mut finished: HashMap<String, ScheduleCounters> = HashMap::new();
+    if let Some(rows) = schedule_rows(true) {
+        let before: Vec<FinishedRow> = Binder::<DB>::new(DB::FINISH_SCHEDULE)
+            .text(Some(owner))
+            .text(Some(&rows))
+            .fetch_as(&mut *conn)
+            .await?;
+        finished.extend(before.into_iter().map(
+            |(id, polls, unchanged_polls, last_polled_at, consecutive_errors, not_found)| {
+                let counters = ScheduleCounters {
+                    polls,
+                    unchanged_polls,
+                    last_polled_at,
+                    consecutive_errors,
+                    consecutive_not_found: not_found,
+                };
+                (id, counters)
+            },
+        ));
+    }
+    written.extend(finished.keys().cloned());
     let applied: Vec<bool> = ids.iter().map(|id| written.contains(*id)).collect();
     let kept = || {
         writes
@@ -60,7 +97,9 @@ where
             .filter(|(_, applied)| **applied)
             .map(|(write, _)| write)
     };
-    let journeys: Vec<&Value> = kept().filter_map(RowWrite::journey).collect();
+    let journeys: Vec<Value> = kept()
+        .filter_map(|write| write.journey(finished.get(write.instance_id())))
+        .collect();
     if !journeys.is_empty() {
         Binder::<DB>::new(DB::RECORD_JOURNEYS)
             .text(Some(

@@ -9,7 +9,7 @@
 mod poll;
 
 pub use poll::*;
-use poll::{json_ids_postgres, json_ids_sqlite, not_leased};
+use poll::{in_ids_postgres, in_ids_sqlite, json_ids_postgres, json_ids_sqlite, not_leased};
 
 /// Adds the journeys of `$1` (a JSON array of instance IDs) not tracked yet, enqueued and due
 /// at `$2` on API version `$3` (NULL: `api.version`); returns the IDs added. One statement for
@@ -29,18 +29,24 @@ macro_rules! enqueue {
 pub const ENQUEUE_SQLITE: &str = enqueue!(json_ids_sqlite!());
 pub const ENQUEUE_POSTGRES: &str = enqueue!(json_ids_postgres!());
 
-/// Stops polling the journeys of `$1` (a JSON array of instance IDs) still polled, at `$2`, for
-/// reason `$3`; returns the IDs stopped, which [`UNSCHEDULE_SQLITE`] and [`END_LEASES_SQLITE`]
-/// then take off the schedule: a poll in flight finds its journey no longer due and its result
-/// is dropped, instead of polling it again.
+/// Stops polling the journeys of `$1` (a JSON array of instance IDs) still polled (those with
+/// a schedule row), at `$2`, for reason `$3`, keeping their poll counters on the journey row;
+/// returns the IDs stopped, which [`UNSCHEDULE_SQLITE`] and [`END_LEASES_SQLITE`] then take off
+/// the schedule: a poll in flight finds its journey no longer due and its result is dropped,
+/// instead of polling it again.
 macro_rules! abandon {
     ($ids:expr) => {
         concat!(
             "UPDATE journeys SET stopped_at = $2, stop_reason = $3, \
-                 stuck_since = NULL, stuck_reason = NULL \
-             WHERE instance_id IN (",
+                 stuck_since = NULL, stuck_reason = NULL, \
+                 final_polls = s.polls, final_unchanged_polls = s.unchanged_polls, \
+                 final_polled_at = s.last_polled_at, \
+                 final_consecutive_errors = s.consecutive_errors, \
+                 final_consecutive_not_found = s.consecutive_not_found \
+             FROM journey_schedule s \
+             WHERE s.instance_id = journeys.instance_id AND journeys.instance_id IN (",
             $ids,
-            ") AND stopped_at IS NULL RETURNING instance_id"
+            ") AND journeys.stopped_at IS NULL RETURNING journeys.instance_id"
         )
     };
 }
@@ -50,17 +56,13 @@ pub const ABANDON_POSTGRES: &str = abandon!(json_ids_postgres!());
 
 /// Takes the journeys of `$1` (a JSON array of instance IDs) off the schedule.
 macro_rules! unschedule {
-    ($ids:expr) => {
-        concat!(
-            "UPDATE journey_schedule SET next_poll_at = NULL WHERE instance_id IN (",
-            $ids,
-            ")"
-        )
+    ($in_ids:expr) => {
+        concat!("DELETE FROM journey_schedule WHERE instance_id ", $in_ids)
     };
 }
 
-pub const UNSCHEDULE_SQLITE: &str = unschedule!(json_ids_sqlite!());
-pub const UNSCHEDULE_POSTGRES: &str = unschedule!(json_ids_postgres!());
+pub const UNSCHEDULE_SQLITE: &str = unschedule!(in_ids_sqlite!());
+pub const UNSCHEDULE_POSTGRES: &str = unschedule!(in_ids_postgres!());
 
 /// The known journeys of `$1` (a JSON array of instance IDs) and why polling them stopped.
 macro_rules! stop_reasons {

@@ -46,10 +46,11 @@ macro_rules! schedule_rows {
     };
 }
 
-/// Writes the scheduling state of a group commit's polls, given as `$2`; returns the instance
-/// IDs written. A counter given as null keeps its value. Guarded by the lease (`$1` the owner)
-/// and the poll count, so a result is written once or not at all; and by the due time, which a
-/// journey stopped meanwhile (abandoned by an operator) no longer has.
+/// Writes the scheduling state of a group commit's polls after which their journeys are still
+/// polled, given as `$2`; returns the instance IDs written. A counter given as null keeps its
+/// value. Guarded by the lease (`$1` the owner) and the poll count, so a result is written once
+/// or not at all; and by the schedule row, which a journey stopped meanwhile (abandoned by an
+/// operator) no longer has.
 macro_rules! record_schedule {
     ($dialect:ident) => {
         concat!(
@@ -78,9 +79,44 @@ macro_rules! record_schedule {
 pub const RECORD_SCHEDULE_SQLITE: &str = record_schedule!(sqlite);
 pub const RECORD_SCHEDULE_POSTGRES: &str = record_schedule!(postgres);
 
+/// The rest of [`FINISH_SCHEDULE_SQLITE`]'s guard (the journey still due, its lease still
+/// `$1`'s), and the counters it returns.
+macro_rules! finish_guard {
+    () => {
+        " AND next_poll_at IS NOT NULL \
+          AND EXISTS (SELECT 1 FROM journey_leases l \
+                      WHERE l.instance_id = journey_schedule.instance_id AND l.owner = $1) \
+         RETURNING journey_schedule.instance_id, journey_schedule.polls, \
+                   journey_schedule.unchanged_polls, \
+                   CAST(journey_schedule.last_polled_at AS TEXT), \
+                   journey_schedule.consecutive_errors, journey_schedule.consecutive_not_found"
+    };
+}
+
+/// Takes the journeys whose polls in `$2` (instance ID and poll count, as for
+/// [`RECORD_SCHEDULE_SQLITE`]) ended their polling off the schedule, under the same guard;
+/// returns each one's counters as they were, which go on to the journey row
+/// ([`RECORD_JOURNEYS_SQLITE`]'s `final_*`). A row deleted, not updated: the poll that ends a
+/// journey writes a new version of one row, the journey's, not two.
+pub const FINISH_SCHEDULE_SQLITE: &str = concat!(
+    "DELETE FROM journey_schedule WHERE (instance_id, polls) IN \
+         (SELECT v.instance_id, v.expected_polls FROM ",
+    json_rows!(sqlite, "$2", instance_id: "text", expected_polls: "bigint"),
+    ")",
+    finish_guard!()
+);
+pub const FINISH_SCHEDULE_POSTGRES: &str = concat!(
+    "DELETE FROM journey_schedule USING ",
+    json_rows!(postgres, "$2", instance_id: "text", expected_polls: "bigint"),
+    " WHERE journey_schedule.instance_id = v.instance_id \
+        AND journey_schedule.polls = v.expected_polls",
+    finish_guard!()
+);
+
 /// Writes what the polls of a group commit changed of their journeys (a status, a failure, the
 /// end, or a first `created_time`), given as `$1`. Run for the rows whose schedule
-/// [`RECORD_SCHEDULE_SQLITE`] wrote, so it has no guard of its own. A poll that saw a status
+/// [`RECORD_SCHEDULE_SQLITE`] wrote or [`FINISH_SCHEDULE_SQLITE`] deleted, so it has no guard
+/// of its own; the latter's give the counters the journey ends with (`final_*`). A poll that saw a status
 /// writes its end time and where it came from (a status without one clears them); `changed`
 /// marks a new status, which replaces the data and clears a stuck mark.
 macro_rules! record_journeys {
@@ -115,7 +151,15 @@ macro_rules! record_journeys {
                                     ELSE journeys.stuck_since END, \
                  stuck_reason = CASE WHEN v.changed OR v.stopped_at IS NOT NULL THEN NULL \
                                      ELSE journeys.stuck_reason END, \
-                 api_version = COALESCE(journeys.api_version, v.api_version) \
+                 api_version = COALESCE(journeys.api_version, v.api_version), \
+                 final_polls = COALESCE(v.final_polls, journeys.final_polls), \
+                 final_unchanged_polls = \
+                     COALESCE(v.final_unchanged_polls, journeys.final_unchanged_polls), \
+                 final_polled_at = COALESCE(v.final_polled_at, journeys.final_polled_at), \
+                 final_consecutive_errors = \
+                     COALESCE(v.final_consecutive_errors, journeys.final_consecutive_errors), \
+                 final_consecutive_not_found = COALESCE(v.final_consecutive_not_found, \
+                                                        journeys.final_consecutive_not_found) \
              FROM ",
             json_rows!(
                 $dialect, "$1",
@@ -133,7 +177,12 @@ macro_rules! record_journeys {
                 request_id: "text",
                 stopped_at: "timestamptz",
                 stop_reason: "text",
-                api_version: "text"
+                api_version: "text",
+                final_polls: "bigint",
+                final_unchanged_polls: "bigint",
+                final_polled_at: "timestamptz",
+                final_consecutive_errors: "bigint",
+                final_consecutive_not_found: "bigint"
             ),
             " WHERE journeys.instance_id = v.instance_id"
         )
@@ -178,7 +227,8 @@ macro_rules! json_ids_postgres {
 
 pub(super) use {json_ids_postgres, json_ids_sqlite};
 
-/// Membership of `instance_id` in the JSON array `$1`, for the lease statements. PostgreSQL's
+/// Membership of `instance_id` in the JSON array `$1`, for a statement on a batch of journeys
+/// in a big table. PostgreSQL's
 /// `= ANY(ARRAY(...))` looks each lease up by its key; with `IN (...)` it may hash the whole
 /// table instead, as it guesses the array holds 100 IDs.
 macro_rules! in_ids_sqlite {
@@ -192,6 +242,8 @@ macro_rules! in_ids_postgres {
         concat!("= ANY(ARRAY(", json_ids_postgres!(), "))")
     };
 }
+
+pub(super) use {in_ids_postgres, in_ids_sqlite};
 
 /// Locks the leases of the journeys in `$1` (a JSON array of instance IDs) in instance-ID
 /// order, before a group commit, a heartbeat or a stop writes them: two transactions then never
@@ -217,8 +269,8 @@ pub const END_LEASES_POSTGRES: &str = end_leases!(in_ids_postgres!());
 /// poll's time, which it wrote to `last_polled_at` (or `stopped_at`, for a stop without a
 /// request). For a commit whose outcome was lost with its connection.
 pub const RECORDED: &str = "\
-    SELECT s.instance_id FROM journey_schedule s JOIN journeys j ON j.instance_id = s.instance_id \
-    WHERE s.instance_id = $1 AND s.polls = $2 AND (s.last_polled_at = $3 OR j.stopped_at = $3)";
+    SELECT instance_id FROM journeys_full \
+    WHERE instance_id = $1 AND polls = $2 AND (last_polled_at = $3 OR stopped_at = $3)";
 
 /// Claims due journeys: leases the oldest `$4` due at `$3` and not leased to `$1` until `$2`;
 /// returns their IDs. A lease row is the claim, so the table's primary key settles a race
@@ -253,23 +305,21 @@ pub const CLAIM_DUE_SQLITE: &str = claim_due!("$4", "true");
 /// the second step of a claim. A journey without an API version is polled on `$2`,
 /// `api.version`, which its first written result then keeps.
 macro_rules! claimed {
-    ($ids:expr) => {
+    ($in_ids:expr) => {
         concat!(
             "SELECT j.instance_id, j.status, j.enqueued_at, j.created_time, s.polls, \
                     s.unchanged_polls, s.consecutive_errors, s.consecutive_not_found, \
                     j.stuck_since, s.next_poll_at, COALESCE(j.api_version, $2) AS api_version, \
                     j.outcome \
-             FROM (",
-            $ids,
-            ") AS ids \
-             JOIN journey_schedule s ON s.instance_id = ids.value \
-             JOIN journeys j ON j.instance_id = ids.value"
+             FROM journey_schedule s JOIN journeys j ON j.instance_id = s.instance_id \
+             WHERE s.instance_id ",
+            $in_ids
         )
     };
 }
 
-pub const CLAIMED_SQLITE: &str = claimed!(json_ids_sqlite!());
-pub const CLAIMED_POSTGRES: &str = claimed!(json_ids_postgres!());
+pub const CLAIMED_SQLITE: &str = claimed!(in_ids_sqlite!());
+pub const CLAIMED_POSTGRES: &str = claimed!(in_ids_postgres!());
 
 /// Several replicas claim at once: going down the due rows, each takes those no other replica
 /// is claiming right now, so they share the due work without waiting for each other. (It looks

@@ -100,8 +100,10 @@ shared::store_impl!(
         session.finish(result).await.map(drop)
     }
 
+    /// Frees pages first, then checkpoints: the pages the vacuum moves go through the WAL, and
+    /// the checkpoint after it leaves the WAL empty (when no reader holds it) instead of
+    /// holding them until the next tick.
     async fn maintain(&self) -> Result<(), StoreError> {
-        self.checkpoint().await?;
         let mut session = self
             .autocommit(&self.writer, "returning free pages to the file system")
             .await?
@@ -111,7 +113,8 @@ shared::store_impl!(
         )))
         .execute(session.conn())
         .await;
-        session.finish(vacuum).await.map(drop)
+        session.finish(vacuum).await?;
+        self.checkpoint().await
     }
 
     async fn stats(&self, now: Timestamp) -> Result<JourneyStats, StoreError> {

@@ -27,6 +27,11 @@ async fn periodic_statements_use_indexes() {
             "journey_schedule USING PRIMARY KEY",
         ),
         (
+            "end polling",
+            sql::FINISH_SCHEDULE_SQLITE,
+            "journey_schedule USING PRIMARY KEY",
+        ),
+        (
             "record what changed",
             sql::RECORD_JOURNEYS_SQLITE,
             "INDEX sqlite_autoindex_journeys_1",
