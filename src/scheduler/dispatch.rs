@@ -88,7 +88,7 @@ impl Scheduler {
         shared.activity.requests_started(now, claimed);
         shared
             .in_flight()
-            .extend(claims.iter().map(|claim| claim.instance_id.clone()));
+            .claimed(claims.iter().map(|claim| claim.instance_id.clone()), now);
         for claim in claims {
             if let Some(due) = claim.due_at {
                 metrics::record_lateness(clock::duration_between(due, now));

@@ -6,11 +6,11 @@
 //! inserted by other programs are seen within one interval.
 
 mod dispatch;
+mod leases;
 mod poll;
 mod wakeup;
 mod writer;
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use crate::service::Liveness;
 use crate::storage::{Store, StoreError};
 use crate::telemetry::metrics;
 use dispatch::Limit;
+use leases::InFlight;
 use wakeup::Wakeup;
 use writer::{RecordWriter, WriterTask};
 
@@ -96,7 +97,7 @@ struct Shared {
     liveness: Arc<Liveness>,
     activity: Arc<Activity>,
     /// Journeys claimed and not yet written back: the leases the heartbeat renews.
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: Mutex<InFlight>,
 }
 
 impl Shared {
@@ -104,7 +105,7 @@ impl Shared {
         self.flow.lock().expect("flow control poisoned")
     }
 
-    fn in_flight(&self) -> MutexGuard<'_, HashSet<String>> {
+    fn in_flight(&self) -> MutexGuard<'_, InFlight> {
         self.in_flight.lock().expect("in-flight set poisoned")
     }
 }
@@ -166,15 +167,17 @@ impl Scheduler {
 
     /// Tells the store this replica is alive, extends the leases of its polls in flight (those
     /// whose result is not written yet, kept results included, and no other journey it may
-    /// still hold), and takes this replica's share of `api.max_requests_per_second`: the budget
+    /// still hold; only those leased a while ago, see [`leases`]), and takes this replica's share of `api.max_requests_per_second`: the budget
     /// is divided evenly among the replicas whose heartbeat is fresher than a lease. Returns how
     /// many replicas are alive.
     pub async fn heartbeat(&self) -> Result<u64, SchedulerError> {
         let shared = &self.shared;
         let now = shared.clock.now();
         let ttl = shared.settings.lease_ttl;
-        let in_flight: Vec<String> = shared.in_flight().iter().cloned().collect();
-        let in_flight: Vec<&str> = in_flight.iter().map(String::as_str).collect();
+        let renew = shared
+            .in_flight()
+            .to_renew(now, leases::heartbeat_interval(ttl));
+        let renew_ids: Vec<&str> = renew.iter().map(String::as_str).collect();
         let alive = shared
             .store
             .heartbeat(
@@ -182,10 +185,11 @@ impl Scheduler {
                 now,
                 clock::add(now, ttl),
                 clock::sub(now, ttl),
-                &in_flight,
+                &renew_ids,
             )
             .await?
             .max(1);
+        shared.in_flight().renewed(&renew, now);
         let share = shared.settings.flow.max_rate / alive as f64;
         let mut flow = shared.flow();
         if flow.max_rate() != share {
@@ -259,7 +263,8 @@ impl Scheduler {
             .register_daemon(owner, shared.clock.now())
             .await?;
         self.heartbeat().await?;
-        let mut heartbeats = tokio::time::interval(shared.settings.lease_ttl / 3);
+        let mut heartbeats =
+            tokio::time::interval(leases::heartbeat_interval(shared.settings.lease_ttl));
         heartbeats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeats.tick().await;
         shared.liveness.ready(shared.clock.now());

@@ -54,7 +54,7 @@ pub(super) async fn poll_journey(shared: Arc<Shared>, claim: Claim, slot: OwnedS
         events = fallback.events;
         verdict = shared.writer.submit(fallback.update).await.await;
     }
-    shared.in_flight().remove(&journey.instance_id);
+    shared.in_flight().finished(&journey.instance_id);
     shared.activity.poll_finished();
     let instance_id = &journey.instance_id;
     match verdict {
