@@ -32,9 +32,9 @@ const FAIL_RESULTS_OF_OWNER: &str = "\
                    WHERE l.instance_id = OLD.instance_id) THEN \
             RAISE EXCEPTION 'injected: could not extend file' USING ERRCODE = 'disk_full'; \
         END IF; \
-        RETURN NEW; \
+        RETURN COALESCE(NEW, OLD); \
     END $$; \
-    CREATE TRIGGER fail_results BEFORE UPDATE ON journey_schedule \
+    CREATE TRIGGER fail_results BEFORE UPDATE OR DELETE ON journey_schedule \
         FOR EACH ROW EXECUTE FUNCTION fail_results();";
 
 impl WriteBlock {
