@@ -9,11 +9,29 @@ use crate::journey::{JourneyUpdate, UpdateOutcome};
 /// A schedule row's poll counters, as [`super::sql::FINISH_SCHEDULE_SQLITE`] returns them
 /// (after the instance ID): the time as text, in the form the backend gives it.
 pub(super) struct ScheduleCounters {
-    pub(super) polls: i64,
-    pub(super) unchanged_polls: i64,
-    pub(super) last_polled_at: Option<String>,
-    pub(super) consecutive_errors: i64,
-    pub(super) consecutive_not_found: i64,
+    polls: i64,
+    unchanged_polls: i64,
+    last_polled_at: Option<String>,
+    consecutive_errors: i64,
+    consecutive_not_found: i64,
+}
+
+/// What [`super::sql::FINISH_SCHEDULE_SQLITE`] returns: an instance ID and its schedule row's
+/// counters, in [`ScheduleCounters`]' order.
+pub(super) type FinishedRow = (String, i64, i64, Option<String>, i64, i64);
+
+impl ScheduleCounters {
+    pub(super) fn of_row(row: FinishedRow) -> (String, Self) {
+        let (id, polls, unchanged_polls, last_polled_at, consecutive_errors, not_found) = row;
+        let counters = ScheduleCounters {
+            polls,
+            unchanged_polls,
+            last_polled_at,
+            consecutive_errors,
+            consecutive_not_found: not_found,
+        };
+        (id, counters)
+    }
 }
 
 /// The column values one [`JourneyUpdate`] writes. Columns a poll does not touch are null and
@@ -186,5 +204,68 @@ impl<'a> RowWrite<'a> {
             "to_status": transition.to,
             "observed_at": format_timestamp(self.update.polled_at),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::parse_timestamp;
+    use crate::journey::{ApiVersion, FailureClass, StopReason};
+
+    fn ending(outcome: UpdateOutcome, stop: StopReason) -> JourneyUpdate {
+        JourneyUpdate {
+            instance_id: "j".into(),
+            expected_polls: 3,
+            polled_at: parse_timestamp("2026-01-01T00:10:00.000Z").unwrap(),
+            next_poll_at: None,
+            stop: Some(stop),
+            outcome,
+            api_version: ApiVersion::V1,
+            announcements: Vec::new(),
+        }
+    }
+
+    fn before() -> ScheduleCounters {
+        ScheduleCounters::of_row((
+            "j".into(),
+            3,
+            2,
+            Some("2026-01-01T00:05:00.000Z".into()),
+            1,
+            1,
+        ))
+        .1
+    }
+
+    /// The counters a journey ends with are its schedule row's with the last poll applied, as
+    /// the schedule update would have applied them.
+    #[test]
+    fn an_ending_poll_hands_on_the_counters_it_would_have_written() {
+        let failed = ending(
+            UpdateOutcome::Failed {
+                class: FailureClass::NotFound,
+                error: "404".into(),
+                request_id: None,
+                consecutive_errors: 2,
+                consecutive_not_found: 2,
+            },
+            StopReason::NotFound,
+        );
+        let write = RowWrite::of(&failed);
+        assert!(write.ends_polling());
+        let row = write.journey(Some(&before())).unwrap();
+        assert_eq!(row["final_polls"], 4);
+        assert_eq!(row["final_polled_at"], "2026-01-01T00:10:00.000Z");
+        assert_eq!(row["final_unchanged_polls"], 2, "a failure keeps it");
+        assert_eq!(row["final_consecutive_errors"], 2);
+        assert_eq!(row["final_consecutive_not_found"], 2);
+
+        // A stop without a request is no poll: the count and the last poll's time stay.
+        let expired = ending(UpdateOutcome::Stopped { error: None }, StopReason::Expired);
+        let row = RowWrite::of(&expired).journey(Some(&before())).unwrap();
+        assert_eq!(row["final_polls"], 3);
+        assert_eq!(row["final_polled_at"], "2026-01-01T00:05:00.000Z");
+        assert_eq!(row["final_consecutive_errors"], 1);
     }
 }

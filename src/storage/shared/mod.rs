@@ -14,25 +14,20 @@ use sqlx::Executor;
 
 use super::dialect::{Binder, Dialect};
 use super::outbox::shared::append;
-use super::row_write::{RowWrite, ScheduleCounters};
+use super::row_write::{FinishedRow, RowWrite, ScheduleCounters};
 use super::rows::JourneyTotals;
 use super::sql;
 use crate::clock::Timestamp;
 use crate::journey::{ApiVersion, JourneyUpdate, UpdateOutcome};
-
-/// What [`sql::FINISH_SCHEDULE_SQLITE`] returns: an instance ID and its schedule row's
-/// counters.
-type FinishedRow = (String, i64, i64, Option<String>, i64, i64);
 
 /// Writes poll results with their transitions; `true` for each one written.
 ///
 /// One statement for each table a commit writes, whatever its size: the schedule of every poll
 /// (guarded by its lease and poll count, which says which are written; a journey whose polling
 /// ends leaves the schedule), then what the written ones changed of their journeys, their
-/// transitions, and the end of their leases. Where
-/// writers may wait for each other (PostgreSQL), the leases are first locked in instance-ID
-/// order, the order the heartbeat renews them in, so two transactions never wait for each
-/// other's rows (a deadlock).
+/// transitions, and the end of their leases. Where writers may wait for each other
+/// (PostgreSQL), the leases are first locked in instance-ID order, the order the heartbeat
+/// renews them in, so two transactions never wait for each other's rows (a deadlock).
 pub(super) async fn record<DB>(
     conn: &mut DB::Connection,
     owner: &str,
@@ -75,18 +70,7 @@ where
             .text(Some(&rows))
             .fetch_as(&mut *conn)
             .await?;
-        finished.extend(before.into_iter().map(
-            |(id, polls, unchanged_polls, last_polled_at, consecutive_errors, not_found)| {
-                let counters = ScheduleCounters {
-                    polls,
-                    unchanged_polls,
-                    last_polled_at,
-                    consecutive_errors,
-                    consecutive_not_found: not_found,
-                };
-                (id, counters)
-            },
-        ));
+        finished.extend(before.into_iter().map(ScheduleCounters::of_row));
     }
     written.extend(finished.keys().cloned());
     let applied: Vec<bool> = ids.iter().map(|id| written.contains(*id)).collect();
