@@ -19,6 +19,7 @@
 mod basics;
 #[path = "../common/mod.rs"]
 mod common;
+mod database;
 mod fake;
 mod measure;
 mod scenario;

@@ -10,8 +10,9 @@ use journeyd::telemetry::metrics;
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 
-use super::basics::{WARM_UP, milliseconds, runtime};
+use super::basics::{WARM_UP, milliseconds};
 use super::common;
+use super::database::{TestDatabase, any_connection, wait_until_none};
 use super::measure::{ServerCost, ServerCounters, Snapshot, peak_rss_mib, percentile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,7 +79,9 @@ impl Scenario {
     }
 
     pub(super) async fn run(&self) -> Report {
-        let database = TestDatabase::create(self).await;
+        let admin_url =
+            (self.backend == Backend::Postgres).then_some(self.postgres_admin_url.as_str());
+        let database = TestDatabase::create(admin_url).await;
         let store = storage::open(&database.url).await.unwrap();
         store.migrate().await.unwrap();
         self.populate(&database.url).await;
@@ -308,23 +311,6 @@ const FIRST_POLLS_WAITED_FOR: u64 = 100_000;
 /// The longest a throughput run's warm-up waits for every journey's first poll.
 const FIRST_POLLS_LIMIT: Duration = Duration::from_secs(30);
 
-/// Waits until the query `count` counts nothing; after `limit`, gives up with what it counts.
-async fn wait_until_none(url: &str, count: &'static str, limit: Duration) -> Result<(), i64> {
-    let mut conn = any_connection(url).await;
-    let started = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let (left,): (i64,) = sqlx::query_as(count).fetch_one(&mut conn).await.unwrap();
-        if left == 0 {
-            return Ok(());
-        }
-        if started.elapsed() >= limit {
-            return Err(left);
-        }
-    }
-}
-
-/// A connection to either backend, for the plain SQL a scenario runs beside the daemon.
 /// The server's counters now, with the polls made so far; `None` without PostgreSQL.
 async fn server_counters(
     server: &mut Option<sqlx::PgConnection>,
@@ -332,74 +318,4 @@ async fn server_counters(
 ) -> Option<(ServerCounters, f64)> {
     let counters = ServerCounters::read(server.as_mut()?).await;
     Some((counters, Snapshot::take(handle).polls))
-}
-
-async fn any_connection(url: &str) -> sqlx::AnyConnection {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(url).await.unwrap()
-}
-
-/// A database for one scenario, removed afterwards.
-pub(super) struct TestDatabase {
-    pub(super) url: String,
-    pub(super) _dir: Option<tempfile::TempDir>,
-    pub(super) postgres: Option<(String, String)>,
-}
-
-impl TestDatabase {
-    pub(super) async fn create(scenario: &Scenario) -> Self {
-        match scenario.backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite:{}", dir.path().join("bench.db").display());
-                Self {
-                    url,
-                    _dir: Some(dir),
-                    postgres: None,
-                }
-            }
-            Backend::Postgres => {
-                let name = format!("journeyd_bench_{}", std::process::id());
-                let mut admin = sqlx::PgConnection::connect(&scenario.postgres_admin_url)
-                    .await
-                    .unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name}"
-                )))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                let mut url: reqwest::Url = scenario.postgres_admin_url.parse().unwrap();
-                url.set_path(&name);
-                Self {
-                    url: url.to_string(),
-                    _dir: None,
-                    postgres: Some((scenario.postgres_admin_url.clone(), name)),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Some((admin_url, name)) = self.postgres.take() {
-            std::thread::spawn(move || {
-                runtime().block_on(async {
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
-                            .execute(&mut admin)
-                            .await;
-                    }
-                });
-            })
-            .join()
-            .ok();
-        }
-    }
 }

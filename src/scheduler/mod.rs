@@ -167,9 +167,9 @@ impl Scheduler {
 
     /// Tells the store this replica is alive, extends the leases of its polls in flight (those
     /// whose result is not written yet, kept results included, and no other journey it may
-    /// still hold; only those leased a while ago, see [`leases`]), and takes this replica's share of `api.max_requests_per_second`: the budget
-    /// is divided evenly among the replicas whose heartbeat is fresher than a lease. Returns how
-    /// many replicas are alive.
+    /// still hold; only those leased a while ago, see [`leases`]), and takes this replica's
+    /// share of `api.max_requests_per_second`: the budget is divided evenly among the replicas
+    /// whose heartbeat is fresher than a lease. Returns how many replicas are alive.
     pub async fn heartbeat(&self) -> Result<u64, SchedulerError> {
         let shared = &self.shared;
         let now = shared.clock.now();

@@ -116,9 +116,9 @@ pub const FINISH_SCHEDULE_POSTGRES: &str = concat!(
 /// Writes what the polls of a group commit changed of their journeys (a status, a failure, the
 /// end, or a first `created_time`), given as `$1`. Run for the rows whose schedule
 /// [`RECORD_SCHEDULE_SQLITE`] wrote or [`FINISH_SCHEDULE_SQLITE`] deleted, so it has no guard
-/// of its own; the latter's give the counters the journey ends with (`final_*`). A poll that saw a status
-/// writes its end time and where it came from (a status without one clears them); `changed`
-/// marks a new status, which replaces the data and clears a stuck mark.
+/// of its own; the latter's give the counters the journey ends with (`final_*`). A poll that
+/// saw a status writes its end time and where it came from (a status without one clears them);
+/// `changed` marks a new status, which replaces the data and clears a stuck mark.
 macro_rules! record_journeys {
     ($dialect:ident) => {
         concat!(
@@ -227,10 +227,9 @@ macro_rules! json_ids_postgres {
 
 pub(super) use {json_ids_postgres, json_ids_sqlite};
 
-/// Membership of `instance_id` in the JSON array `$1`, for a statement on a batch of journeys
-/// in a big table. PostgreSQL's
-/// `= ANY(ARRAY(...))` looks each lease up by its key; with `IN (...)` it may hash the whole
-/// table instead, as it guesses the array holds 100 IDs.
+/// Membership of `instance_id` in the JSON array `$1`, for a statement on a batch of journeys.
+/// PostgreSQL's `= ANY(ARRAY(...))` looks each row up by its key; with `IN (...)` it may hash
+/// the whole table instead, as it guesses the array holds 100 IDs.
 macro_rules! in_ids_sqlite {
     () => {
         concat!("IN (", json_ids_sqlite!(), ")")
